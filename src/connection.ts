@@ -1,0 +1,190 @@
+import { readFileSync } from 'node:fs';
+import {
+  createClient,
+  ErrorReply,
+  ConnectionTimeoutError as NodeRedisConnectTimeout,
+  RESP_TYPES,
+  type RedisClientOptions,
+  type RedisClientType,
+} from 'redis';
+import { ConnectError, ConnectionRefusedError, ConnectTimeoutError, RedisAuthError, TlsError } from './errors.js';
+import type { Logger } from './logger.js';
+import type { CommonAppSettings } from './settings.js';
+
+/** node-redis's type mapping that turns every string reply into a Buffer. */
+export type BufferTypeMapping = {
+  [RESP_TYPES.BLOB_STRING]: BufferConstructor;
+  [RESP_TYPES.SIMPLE_STRING]: BufferConstructor;
+  [RESP_TYPES.VERBATIM_STRING]: BufferConstructor;
+};
+const BUFFER_TYPE_MAPPING: BufferTypeMapping = {
+  [RESP_TYPES.BLOB_STRING]: Buffer,
+  [RESP_TYPES.SIMPLE_STRING]: Buffer,
+  [RESP_TYPES.VERBATIM_STRING]: Buffer,
+};
+
+/** The node-redis client with string replies (`REDIS_DECODE_RESPONSES=true`). */
+export type StringClient = RedisClientType<{}, {}, {}, 3, {}>;
+/** The node-redis client with Buffer replies (`REDIS_DECODE_RESPONSES=false`). */
+export type BufferClient = RedisClientType<{}, {}, {}, 3, BufferTypeMapping>;
+/**
+ * The client `getClient()` returns, by the type of `redisDecodeResponses`: strings for `true`,
+ * Buffers for `false`, and either when only the environment decides (`boolean`).
+ */
+export type RedisPoolClient<D extends boolean = true> = boolean extends D
+  ? StringClient | BufferClient
+  : D extends false
+    ? BufferClient
+    : StringClient;
+
+/** What a connection is for; it shows in `CLIENT LIST` as part of the connection name. */
+export type ConnectionRole = 'shared';
+
+/**
+ * Capped exponential backoff with jitter: 50 ms doubling up to 2 s, each delay drawn between
+ * half and all of that, so that many clients do not reconnect in step.
+ */
+export function backoffDelay(retries: number): number {
+  const ceiling = Math.min(2000, 50 * 2 ** Math.min(retries, 16));
+  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+}
+
+/** node-redis options for one connection, from the settings. */
+export function clientOptions(settings: CommonAppSettings, role: ConnectionRole): RedisClientOptions {
+  const socketCommon = {
+    connectTimeout: settings.redisSocketConnectTimeout * 1000,
+    noDelay: true,
+  };
+  const socket = settings.redisSocketPath
+    ? { ...socketCommon, path: settings.redisSocketPath, tls: false as const }
+    : {
+        ...socketCommon,
+        host: settings.redisHost,
+        port: settings.redisPort,
+        keepAlive: settings.redisSocketKeepalive,
+        keepAliveInitialDelay: settings.redisSocketKeepaliveInitialDelay * 1000,
+        ...(settings.redisSsl ? tlsOptions(settings) : {}),
+      };
+  return {
+    socket,
+    username: settings.redisUsername,
+    password: settings.redisPassword?.reveal(),
+    database: settings.redisDb,
+    name: `${settings.serviceName}:${role}:${process.pid}`,
+    // Our own watchdog bounds replies at O(1) cost per connection; node-redis's default arms a
+    // 5 s timer for every command, which costs most of the throughput at high concurrency.
+    commandOptions: {
+      timeout: 0,
+      ...(settings.redisDecodeResponses ? {} : { typeMapping: BUFFER_TYPE_MAPPING }),
+    },
+    clientInfoTag: 'refactorizado-redis-pool',
+    // Redis Enterprise maintenance hints need RESP3 handshakes that plain servers reject; skip them.
+    maintNotifications: 'disabled',
+  } as RedisClientOptions;
+}
+
+function tlsOptions(settings: CommonAppSettings) {
+  const read = (path: string | undefined) => (path === undefined ? undefined : readFileSync(path));
+  return {
+    tls: true as const,
+    servername: settings.redisHost,
+    ca: read(settings.redisSslCaCerts),
+    cert: read(settings.redisSslCertfile),
+    key: read(settings.redisSslKeyfile),
+  };
+}
+
+/**
+ * A node-redis client for the pool, not yet connected. Until it has been ready once, a failed
+ * attempt ends `connect()` with that error instead of retrying forever (node-redis's default,
+ * even for a wrong password); after that, lost connections are retried with `backoffDelay`.
+ * Pass `retryFromStart` for replacements of a connection that was up, which should keep trying.
+ */
+export function createConnection(
+  settings: CommonAppSettings,
+  role: ConnectionRole,
+  logger: Logger,
+  retryFromStart = false,
+): StringClient {
+  let established = retryFromStart;
+  const options = clientOptions(settings, role);
+  options.socket = { ...options.socket, reconnectStrategy: (retries) => (established ? backoffDelay(retries) : false) };
+  const client = createClient(options) as StringClient;
+  client.on('ready', () => {
+    established = true;
+  });
+  // node-redis emits 'error' for every failed attempt and lost socket; without a listener the
+  // process would crash. Before the first ready, the caller reports the typed error instead.
+  client.on('error', (error: unknown) => {
+    const context = { err: error, url: settings.redisUrl, role };
+    if (established) logger.warn(context, 'Redis connection error; reconnecting');
+    else logger.debug(context, 'Redis connection attempt failed');
+  });
+  return client;
+}
+
+/**
+ * Connects and sends PING, all within `REDIS_SOCKET_CONNECT_TIMEOUT`. On failure the client is
+ * destroyed, so no socket or timer is left behind, and the error is a typed `ConnectError`.
+ */
+export async function connectWithin(client: StringClient, settings: CommonAppSettings): Promise<void> {
+  const timeoutMs = settings.redisSocketConnectTimeout * 1000;
+  // A plain Redis port waits for a newline that a TLS hello never sends, so TLS pointed at the
+  // wrong port ends as a timeout, not as a TLS error.
+  const tlsHint = settings.redisSsl ? '; TLS is on (rediss:// or REDIS_SSL), so check that this port speaks TLS' : '';
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new ConnectTimeoutError(
+            settings.redisUrl,
+            `no answer within ${timeoutMs / 1000} s (REDIS_SOCKET_CONNECT_TIMEOUT)${tlsHint}`,
+          ),
+        ),
+      timeoutMs,
+    );
+  });
+  try {
+    // When the deadline wins, the race still holds the abandoned attempt, so its late failure
+    // is not an unhandled rejection; destroy() below ends it.
+    await Promise.race([client.connect().then(() => client.ping()), deadline]);
+  } catch (error) {
+    client.destroy();
+    throw toConnectError(error, settings.redisUrl);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const TLS_ERROR_CODES =
+  /^(ERR_TLS_|ERR_SSL_|CERT_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_|EPROTO|HOSTNAME_MISMATCH)/;
+const AUTH_REPLY = /^(WRONGPASS|NOAUTH|NOPERM)|^ERR (AUTH|invalid password|Client sent AUTH)/i;
+
+/** Classifies a failed connection attempt into refused, timeout, auth, TLS or other. */
+export function toConnectError(error: unknown, url: string): ConnectError {
+  if (error instanceof ConnectError) return error;
+  const code = String((error as { code?: unknown } | undefined)?.code ?? '');
+  const message = error instanceof Error ? error.message : String(error);
+  if (code === 'ECONNREFUSED') {
+    return new ConnectionRefusedError(url, 'connection refused (ECONNREFUSED); is redis-server running there?', error);
+  }
+  if (error instanceof NodeRedisConnectTimeout || code === 'ETIMEDOUT') {
+    return new ConnectTimeoutError(url, 'timed out while opening the connection (REDIS_SOCKET_CONNECT_TIMEOUT)', error);
+  }
+  if (error instanceof ErrorReply && AUTH_REPLY.test(message)) {
+    return new RedisAuthError(
+      url,
+      `the server rejected the credentials (REDIS_USERNAME / REDIS_PASSWORD): ${message}`,
+      error,
+    );
+  }
+  if (TLS_ERROR_CODES.test(code)) {
+    return new TlsError(
+      url,
+      `the TLS handshake failed (${code}): ${message}; check REDIS_SSL_CA_CERTS and that the port speaks TLS`,
+      error,
+    );
+  }
+  return new ConnectError(url, message, error);
+}

@@ -1,0 +1,159 @@
+/**
+ * Every error this library throws. Each class has its own `name` and a stable `code`; test and
+ * branch on those, never on message text. Messages name the setting or command involved, say
+ * what was expected, and never contain a password.
+ */
+
+/** Base class: `instanceof RedisPoolError` catches everything this library throws itself. */
+export class RedisPoolError extends Error {
+  /** Stable machine-readable code, for example `REDIS_POOL_CLOSED`. */
+  readonly code: string = 'REDIS_POOL_ERROR';
+  override name = 'RedisPoolError';
+}
+
+/** One problem found in the settings, in zod's shape. */
+export interface SettingsIssue {
+  /** What kind of problem: a bad value, a missing value, or two settings that disagree. */
+  code: 'invalid_value' | 'required' | 'conflict' | 'unknown_option';
+  /** The environment variable the issue is about, for example `REDIS_PORT`. */
+  path: string;
+  /** A sentence that names the variable, what was expected and what was received. */
+  message: string;
+}
+
+/** The settings are invalid. `issues` lists every problem found, not just the first. */
+export class SettingsError extends RedisPoolError {
+  override readonly code = 'REDIS_POOL_SETTINGS_INVALID';
+  override name = 'SettingsError';
+  readonly issues: readonly SettingsIssue[];
+
+  constructor(issues: readonly SettingsIssue[]) {
+    const count = issues.length === 1 ? '1 issue' : `${issues.length} issues`;
+    const lines = issues.map((issue) => `✖ ${issue.message}\n  → at ${issue.path}`);
+    super(`Invalid Redis settings (${count}):\n${lines.join('\n')}`);
+    this.issues = issues;
+  }
+}
+
+/**
+ * `getClient(settings)` was called with settings that differ from those of the live pool.
+ * Close the pool first, or create a separate `new RedisPool()` for the second configuration.
+ */
+export class SettingsConflictError extends RedisPoolError {
+  override readonly code = 'REDIS_POOL_SETTINGS_CONFLICT';
+  override name = 'SettingsConflictError';
+  /** The environment variable names whose values differ. */
+  readonly fields: readonly string[];
+
+  constructor(fields: readonly string[]) {
+    super(
+      `The pool is already open with different settings (${fields.join(', ')} differ). ` +
+        'Call redisPool.close() before changing them, or use a separate new RedisPool() for a second configuration.',
+    );
+    this.fields = fields;
+  }
+}
+
+/** The pool (or the client taken from it) was used after `close()` or `destroy()`. */
+export class PoolClosedError extends RedisPoolError {
+  override readonly code = 'REDIS_POOL_CLOSED';
+  override name = 'PoolClosedError';
+
+  constructor(message = 'The Redis pool is closed; call getClient() again to open a new one') {
+    super(message);
+  }
+}
+
+/** Why a connection could not be opened. */
+export type ConnectFailure = 'refused' | 'timeout' | 'auth' | 'tls' | 'other';
+
+/**
+ * A connection could not be opened. The subclasses tell the usual causes apart; `cause` holds
+ * the underlying error and `url` the server address with any password removed.
+ */
+export class ConnectError extends RedisPoolError {
+  override readonly code: string = 'REDIS_POOL_CONNECT_FAILED';
+  override name = 'ConnectError';
+  /** The server's URL, without password. */
+  readonly url: string;
+  readonly reason: ConnectFailure = 'other';
+
+  constructor(url: string, detail: string, cause?: unknown) {
+    super(`Could not connect to Redis at ${url}: ${detail}`, { cause });
+    this.url = url;
+  }
+}
+
+/** Nothing listens at the server address (`ECONNREFUSED`). Is Redis running, on that port? */
+export class ConnectionRefusedError extends ConnectError {
+  override readonly code = 'REDIS_POOL_CONNECTION_REFUSED';
+  override name = 'ConnectionRefusedError';
+  override readonly reason = 'refused';
+}
+
+/** Connecting, the TLS handshake, authentication or the first PING took longer than the connect timeout. */
+export class ConnectTimeoutError extends ConnectError {
+  override readonly code = 'REDIS_POOL_CONNECT_TIMEOUT';
+  override name = 'ConnectTimeoutError';
+  override readonly reason = 'timeout';
+}
+
+/** The server refused the credentials (`WRONGPASS`, `NOAUTH`, `NOPERM`). Retrying will not help. */
+export class RedisAuthError extends ConnectError {
+  override readonly code = 'REDIS_POOL_AUTH_FAILED';
+  override name = 'RedisAuthError';
+  override readonly reason = 'auth';
+}
+
+/** The TLS handshake failed: an untrusted or mismatched certificate, or TLS against a plain port. */
+export class TlsError extends ConnectError {
+  override readonly code = 'REDIS_POOL_TLS_FAILED';
+  override name = 'TlsError';
+  override readonly reason = 'tls';
+}
+
+/**
+ * Commands were outstanding on a connection and no reply came for `REDIS_SOCKET_TIMEOUT`
+ * seconds. The connection was declared hung and closed; a new one is opened in its place.
+ * The commands may or may not have run on the server.
+ */
+export class CommandTimeoutError extends RedisPoolError {
+  override readonly code = 'REDIS_POOL_COMMAND_TIMEOUT';
+  override name = 'CommandTimeoutError';
+  readonly timeoutMs: number;
+
+  constructor(url: string, timeoutMs: number, outstanding: number) {
+    super(
+      `No reply from Redis at ${url} for ${timeoutMs / 1000} s (REDIS_SOCKET_TIMEOUT) ` +
+        `with ${outstanding} command(s) outstanding; the connection was closed and is being replaced. ` +
+        'The command may or may not have run.',
+    );
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** A method was called on the shared client that would break it for every other caller. */
+export class SharedClientUsageError extends RedisPoolError {
+  override readonly code = 'REDIS_POOL_SHARED_CLIENT_MISUSE';
+  override name = 'SharedClientUsageError';
+}
+
+/** `redis-server` is not installed (testing helpers only). The message says how to install it. */
+export class RedisServerNotFoundError extends RedisPoolError {
+  override readonly code = 'REDIS_POOL_SERVER_NOT_FOUND';
+  override name = 'RedisServerNotFoundError';
+
+  constructor(binary: string) {
+    super(
+      `The Redis server binary \`${binary}\` was not found. Install it with ` +
+        '`apt-get update && apt-get install -y redis-server redis-tools` (Debian/Ubuntu, as root) or ' +
+        '`brew install redis` (macOS), or set REDIS_SERVER_BIN to its path.',
+    );
+  }
+}
+
+/** A test server (testing helpers only) did not start; the message carries its log. */
+export class RedisServerStartError extends RedisPoolError {
+  override readonly code = 'REDIS_POOL_SERVER_START_FAILED';
+  override name = 'RedisServerStartError';
+}

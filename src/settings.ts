@@ -1,0 +1,579 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseEnv } from 'node:util';
+import { SettingsError, type SettingsIssue } from './errors.js';
+import { redactUrl, Secret } from './secret.js';
+
+/** Log levels, by their pino names. `LOG_LEVEL` also accepts the Python names (see `loadSettings`). */
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+/**
+ * Settings passed in code. Each one overrides the same setting from the process environment and
+ * from `.env`. Names are the camel-case forms of the environment variables (`redisSocketTimeout`
+ * is `REDIS_SOCKET_TIMEOUT`), with the same units: times are in **seconds**, as in the Python
+ * services.
+ */
+export interface SettingsInput<D extends boolean = boolean> {
+  /** `SERVICE_NAME`, required. A name without spaces; it prefixes `CLIENT SETNAME` so `CLIENT LIST` shows who holds each connection. */
+  serviceName?: string;
+  /** `LOG_LEVEL`, required. `DEBUG`, `INFO`, `WARNING`, `ERROR`, `CRITICAL` (Python names, any case) or a pino level name. */
+  logLevel?: string;
+  /**
+   * `REDIS_URL`: `redis://[user[:password]@]host[:port][/db]`, `rediss://…` for TLS, or
+   * `unix:///path/to/redis.sock[?db=N]`. The URL is the base; the individual fields below may fill
+   * parts it leaves out, and a field that contradicts it is an error.
+   * @default 'redis://localhost:6379/0'
+   * @example 'rediss://app@redis.internal:6380/2'
+   */
+  redisUrl?: string;
+  /** `REDIS_HOST`: fills in the host when there is no `REDIS_URL`. */
+  redisHost?: string;
+  /** `REDIS_PORT`: 1–65535; fills in the port when `REDIS_URL` has none. */
+  redisPort?: number | string;
+  /** `REDIS_DB`: an integer ≥ 0; fills in the database when `REDIS_URL` has no `/db` path. */
+  redisDb?: number | string;
+  /** `REDIS_USERNAME`: the ACL user, when `REDIS_URL` has none. */
+  redisUsername?: string;
+  /** `REDIS_PASSWORD`: usually kept in a secret store while `REDIS_URL` holds no password. */
+  redisPassword?: string;
+  /** `REDIS_SSL`: use TLS. Must agree with the URL's scheme when `REDIS_URL` is set. */
+  redisSsl?: boolean | string;
+  /** `REDIS_SSL_CA_CERTS`: a PEM file of CA certificates to trust instead of Node's default store. Needs TLS. */
+  redisSslCaCerts?: string;
+  /** `REDIS_SSL_CERTFILE`: a PEM client certificate, for servers that require one. Needs TLS and `REDIS_SSL_KEYFILE`. */
+  redisSslCertfile?: string;
+  /** `REDIS_SSL_KEYFILE`: the PEM private key of `REDIS_SSL_CERTFILE`. */
+  redisSslKeyfile?: string;
+  /**
+   * `REDIS_DECODE_RESPONSES`: `true` returns strings, `false` returns Buffers. Pass it in code as a
+   * literal and the client's types follow it.
+   * @default true
+   */
+  redisDecodeResponses?: D;
+  /** `REDIS_SOCKET_CONNECT_TIMEOUT`, seconds > 0: the budget for connecting, TLS, authenticating and the first PING. @default 5 */
+  redisSocketConnectTimeout?: number | string;
+  /** `REDIS_SOCKET_TIMEOUT`, seconds > 0: a connection with commands outstanding and no reply for this long is declared hung. @default 5 */
+  redisSocketTimeout?: number | string;
+  /** `REDIS_MAX_CONNECTIONS`, integer ≥ 1: the hard cap on sockets the pool holds at once. @default 10 */
+  redisMaxConnections?: number | string;
+  /** `REDIS_HEALTH_CHECK_INTERVAL`, seconds ≥ 0: idle time after which a connection is checked with PING; 0 turns checks off. @default 30 */
+  redisHealthCheckInterval?: number | string;
+  /** `REDIS_SOCKET_KEEPALIVE`: TCP keepalive on every socket. @default true */
+  redisSocketKeepalive?: boolean | string;
+  /** `REDIS_SOCKET_KEEPALIVE_INITIAL_DELAY`, seconds ≥ 0: idle time before the first keepalive probe. @default 30 */
+  redisSocketKeepaliveInitialDelay?: number | string;
+  /** `REDIS_POOL_TIMEOUT`, seconds > 0: how long to wait for a leased connection. @default 5 */
+  redisPoolTimeout?: number | string;
+}
+
+/** Where `loadSettings` reads from, and where its warnings go. */
+export interface LoadSettingsOptions {
+  /** The environment to read. @default process.env */
+  env?: Record<string, string | undefined>;
+  /** The `.env` file to read, or `false` for none. A missing file is not an error. @default '.env' in the current directory */
+  envFile?: string | false;
+  /** Receives one line per warning (unknown `REDIS_*` variables, ignored settings). @default process.emitWarning */
+  onWarning?: (message: string) => void;
+}
+
+type Origin = 'code' | 'the environment' | '.env';
+interface Candidate {
+  value: unknown;
+  origin: Origin;
+}
+
+/** A parser's verdict on a bad value: what it expected instead. */
+class Expected {
+  constructor(readonly text: string) {}
+}
+type Parser<T> = (raw: unknown) => T | Expected;
+
+const TRUE_WORDS = new Set(['true', '1', 'yes', 'on']);
+const FALSE_WORDS = new Set(['false', '0', 'no', 'off']);
+const LOG_LEVELS: Record<string, LogLevel> = {
+  trace: 'trace',
+  debug: 'debug',
+  info: 'info',
+  warn: 'warn',
+  warning: 'warn',
+  error: 'error',
+  fatal: 'fatal',
+  critical: 'fatal',
+  silent: 'silent',
+};
+
+const toNumber = (raw: unknown): number =>
+  typeof raw === 'number'
+    ? raw
+    : typeof raw === 'string' && /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(raw)
+      ? Number(raw)
+      : Number.NaN;
+
+const text: Parser<string> = (raw) =>
+  typeof raw === 'string' && raw.trim() !== '' ? raw : new Expected('a non-empty string');
+
+const clientName: Parser<string> = (raw) =>
+  typeof raw === 'string' && /^[\x21-\x7e]+$/.test(raw)
+    ? raw
+    : new Expected('a name of printable characters without spaces (it prefixes CLIENT SETNAME)');
+
+const boolean: Parser<boolean> = (raw) => {
+  if (typeof raw === 'boolean') return raw;
+  const word = typeof raw === 'string' ? raw.trim().toLowerCase() : undefined;
+  if (word !== undefined && TRUE_WORDS.has(word)) return true;
+  if (word !== undefined && FALSE_WORDS.has(word)) return false;
+  return new Expected('a boolean (true/false, 1/0, yes/no or on/off)');
+};
+
+const integer =
+  (min: number, max = Number.MAX_SAFE_INTEGER): Parser<number> =>
+  (raw) => {
+    const n = toNumber(raw);
+    if (Number.isInteger(n) && n >= min && n <= max) return n;
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+    return new Expected(`an integer ${range}`);
+  };
+
+const seconds =
+  (allowZero: boolean): Parser<number> =>
+  (raw) => {
+    const n = toNumber(raw);
+    if (Number.isFinite(n) && (allowZero ? n >= 0 : n > 0)) return n;
+    return new Expected(`a number of seconds ${allowZero ? '>= 0' : '> 0'}`);
+  };
+
+const logLevel: Parser<LogLevel> = (raw) =>
+  (typeof raw === 'string' && LOG_LEVELS[raw.trim().toLowerCase()]) ||
+  new Expected(
+    'one of DEBUG, INFO, WARNING, ERROR, CRITICAL (or a pino level: trace, debug, info, warn, error, fatal, silent)',
+  );
+
+/** One setting: its environment variable and how to read it. */
+interface Field<T> {
+  env: string;
+  parse: Parser<T>;
+  secret?: true;
+}
+
+const FIELDS = {
+  serviceName: { env: 'SERVICE_NAME', parse: clientName },
+  logLevel: { env: 'LOG_LEVEL', parse: logLevel },
+  redisUrl: { env: 'REDIS_URL', parse: text, secret: true },
+  redisHost: { env: 'REDIS_HOST', parse: text },
+  redisPort: { env: 'REDIS_PORT', parse: integer(1, 65535) },
+  redisDb: { env: 'REDIS_DB', parse: integer(0) },
+  redisUsername: { env: 'REDIS_USERNAME', parse: text },
+  redisPassword: { env: 'REDIS_PASSWORD', parse: text, secret: true },
+  redisSsl: { env: 'REDIS_SSL', parse: boolean },
+  redisSslCaCerts: { env: 'REDIS_SSL_CA_CERTS', parse: text },
+  redisSslCertfile: { env: 'REDIS_SSL_CERTFILE', parse: text },
+  redisSslKeyfile: { env: 'REDIS_SSL_KEYFILE', parse: text },
+  redisDecodeResponses: { env: 'REDIS_DECODE_RESPONSES', parse: boolean },
+  redisSocketConnectTimeout: { env: 'REDIS_SOCKET_CONNECT_TIMEOUT', parse: seconds(false) },
+  redisSocketTimeout: { env: 'REDIS_SOCKET_TIMEOUT', parse: seconds(false) },
+  redisMaxConnections: { env: 'REDIS_MAX_CONNECTIONS', parse: integer(1) },
+  redisHealthCheckInterval: { env: 'REDIS_HEALTH_CHECK_INTERVAL', parse: seconds(true) },
+  redisSocketKeepalive: { env: 'REDIS_SOCKET_KEEPALIVE', parse: boolean },
+  redisSocketKeepaliveInitialDelay: { env: 'REDIS_SOCKET_KEEPALIVE_INITIAL_DELAY', parse: seconds(true) },
+  redisPoolTimeout: { env: 'REDIS_POOL_TIMEOUT', parse: seconds(false) },
+} satisfies Record<keyof SettingsInput, Field<unknown>>;
+
+type Key = keyof typeof FIELDS;
+type Parsed = { [K in Key]?: (typeof FIELDS)[K] extends Field<infer T> ? T : never };
+
+/** Defaults for everything that is not part of the server address. */
+export const SETTINGS_DEFAULTS = {
+  redisDecodeResponses: true,
+  redisSocketConnectTimeout: 5,
+  redisSocketTimeout: 5,
+  redisMaxConnections: 10,
+  redisHealthCheckInterval: 30,
+  redisSocketKeepalive: true,
+  redisSocketKeepaliveInitialDelay: 30,
+  redisPoolTimeout: 5,
+} as const satisfies Parsed;
+
+/** The address used when neither `REDIS_URL` nor the individual fields say otherwise. */
+const DEFAULT_ADDRESS = { host: 'localhost', port: 6379, db: 0 };
+
+/** Known names that are not settings of ours but must not be reported as typos. */
+const NOT_SETTINGS = new Set(['REDIS_SERVER_BIN']);
+/** Names users carry over from Python, which Node cannot honour; each gets its own warning. */
+const UNSUPPORTED: Record<string, string> = {
+  REDIS_SOCKET_KEEPALIVE_INTERVAL:
+    'Node.js cannot set TCP_KEEPINTVL per socket; libuv sends keepalive probes 1 s apart',
+  REDIS_SOCKET_KEEPALIVE_COUNT: 'Node.js cannot set TCP_KEEPCNT per socket; libuv gives up after 10 probes',
+};
+
+const ENV_NAMES: readonly string[] = Object.values(FIELDS).map((field) => field.env);
+
+/**
+ * The resolved, validated settings of one pool. Built by `loadSettings()` (or
+ * `new CommonAppSettings()`), which reads code values, then the process environment, then `.env`,
+ * then defaults, and throws one `SettingsError` listing every problem.
+ *
+ * The password never sits in a string property: `redisUrl` is rebuilt without it and
+ * `redisPassword` is a {@link Secret}. So `JSON.stringify`, `util.inspect`, spreading and logging a
+ * settings object are all safe.
+ */
+export class CommonAppSettings<D extends boolean = boolean> {
+  declare readonly serviceName: string;
+  declare readonly logLevel: LogLevel;
+  /** The server address as a URL, without password: `redis://user@host:6379/0` or `unix:///path?db=0`. */
+  declare readonly redisUrl: string;
+  /** The server's host; `undefined` for a unix socket. */
+  declare readonly redisHost: string | undefined;
+  /** The server's port; `undefined` for a unix socket. */
+  declare readonly redisPort: number | undefined;
+  /** The unix socket path, for `unix://` URLs. */
+  declare readonly redisSocketPath: string | undefined;
+  declare readonly redisDb: number;
+  declare readonly redisUsername: string | undefined;
+  declare readonly redisPassword: Secret | undefined;
+  declare readonly redisSsl: boolean;
+  declare readonly redisSslCaCerts: string | undefined;
+  declare readonly redisSslCertfile: string | undefined;
+  declare readonly redisSslKeyfile: string | undefined;
+  declare readonly redisDecodeResponses: D;
+  declare readonly redisSocketConnectTimeout: number;
+  declare readonly redisSocketTimeout: number;
+  declare readonly redisMaxConnections: number;
+  declare readonly redisHealthCheckInterval: number;
+  declare readonly redisSocketKeepalive: boolean;
+  declare readonly redisSocketKeepaliveInitialDelay: number;
+  declare readonly redisPoolTimeout: number;
+  readonly #warnings: readonly string[];
+
+  constructor(input: SettingsInput<D> = {}, options: LoadSettingsOptions = {}) {
+    const { values, warnings } = resolveSettings(input, options);
+    Object.assign(this, values);
+    this.#warnings = warnings;
+    const onWarning = options.onWarning ?? ((message) => process.emitWarning(message, 'RedisPoolSettingsWarning'));
+    for (const warning of warnings) onWarning(warning);
+    Object.freeze(this);
+  }
+
+  /** Warnings found while loading: unknown `REDIS_*` variables and settings Node cannot honour. */
+  get warnings(): readonly string[] {
+    return this.#warnings;
+  }
+
+  /** The environment variable names of the settings whose values differ from `other`'s. */
+  differences(other: CommonAppSettings): string[] {
+    const differing: string[] = [];
+    const mine = this as unknown as Record<string, unknown>;
+    const theirs = other as unknown as Record<string, unknown>;
+    for (const key of Object.keys(mine)) {
+      const value = mine[key];
+      const same = value instanceof Secret ? value.equals(theirs[key] as Secret | undefined) : value === theirs[key];
+      // redisSocketPath is the only resolved value without a variable of its own; it comes from REDIS_URL.
+      const name = key in FIELDS ? FIELDS[key as Key].env : 'REDIS_URL';
+      if (!same && !differing.includes(name)) differing.push(name);
+    }
+    return differing;
+  }
+}
+
+/**
+ * Loads and validates the settings: values passed in code win over the process environment,
+ * which wins over the `.env` file, which wins over the defaults (pydantic-settings' order).
+ * Empty values count as unset. Throws a `SettingsError` listing every invalid input.
+ *
+ * @example
+ * const settings = loadSettings({ serviceName: 'orders', logLevel: 'INFO' });
+ */
+export function loadSettings<const D extends boolean = boolean>(
+  input?: SettingsInput<D>,
+  options?: LoadSettingsOptions,
+): CommonAppSettings<D> {
+  return new CommonAppSettings<D>(input, options);
+}
+
+function describe(candidate: Candidate, secret: boolean, env: string): string {
+  const { value, origin } = candidate;
+  const shown =
+    secret && env === 'REDIS_URL' && typeof value === 'string' ? redactUrl(value) : secret ? '***' : String(value);
+  const where = origin === 'code' ? 'in code' : `from ${origin}`;
+  return `\`${shown}\` (${typeof value}, ${where})`;
+}
+
+function readEnvFile(path: string, issues: SettingsIssue[]): Record<string, string | undefined> {
+  try {
+    return parseEnv(readFileSync(path, 'utf8'));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    issues.push({
+      code: 'invalid_value',
+      path: path,
+      message: `Could not read the .env file \`${path}\`: ${(error as Error).message}`,
+    });
+    return {};
+  }
+}
+
+function resolveSettings(input: SettingsInput, options: LoadSettingsOptions) {
+  const issues: SettingsIssue[] = [];
+  const warnings: string[] = [];
+  const env = options.env ?? process.env;
+  const dotenv = options.envFile === false ? {} : readEnvFile(resolve(options.envFile ?? '.env'), issues);
+
+  for (const key of Object.keys(input)) {
+    if (key in FIELDS) continue;
+    const hint = closest(key, Object.keys(FIELDS));
+    issues.push({
+      code: 'unknown_option',
+      path: key,
+      message: `Unknown setting \`${key}\` passed in code${hint ? `; did you mean \`${hint}\`?` : ''}`,
+    });
+  }
+
+  const candidates: Partial<Record<Key, Candidate>> = {};
+  const parsed: Parsed = {};
+  for (const key of Object.keys(FIELDS) as Key[]) {
+    const field: Field<unknown> = FIELDS[key];
+    const candidate =
+      pick(input[key], 'code') ?? pick(env[field.env], 'the environment') ?? pick(dotenv[field.env], '.env');
+    if (candidate === undefined) continue;
+    const value = field.parse(candidate.value);
+    if (value instanceof Expected) {
+      issues.push({
+        code: 'invalid_value',
+        path: field.env,
+        message: `Expected \`${field.env}\` to be ${value.text}, got ${describe(candidate, field.secret === true, field.env)}`,
+      });
+      continue;
+    }
+    candidates[key] = candidate;
+    (parsed as Record<Key, unknown>)[key] = value;
+  }
+
+  for (const key of ['serviceName', 'logLevel'] as const) {
+    if (parsed[key] !== undefined || issues.some((issue) => issue.path === FIELDS[key].env)) continue;
+    issues.push({
+      code: 'required',
+      path: FIELDS[key].env,
+      message: `\`${FIELDS[key].env}\` is required: set it in the environment or in .env, or pass \`${key}\` in code`,
+    });
+  }
+
+  const address = resolveAddress(parsed, candidates, issues);
+  // TLS asked for anywhere counts here, so a scheme conflict is not reported twice.
+  checkTlsFiles(parsed, address.ssl || parsed.redisSsl === true, issues);
+
+  for (const source of [env, dotenv]) {
+    for (const name of Object.keys(source)) {
+      if (!name.startsWith('REDIS_') || ENV_NAMES.includes(name) || NOT_SETTINGS.has(name)) continue;
+      const reason = UNSUPPORTED[name];
+      const hint = reason ? undefined : closest(name, ENV_NAMES);
+      const line = reason
+        ? `${name} is ignored: ${reason}`
+        : `Unknown setting ${name} is ignored${hint ? `; did you mean ${hint}?` : ''}`;
+      if (!warnings.includes(line)) warnings.push(line);
+    }
+  }
+
+  if (issues.length > 0) throw new SettingsError(issues);
+
+  const values = {
+    serviceName: parsed.serviceName as string,
+    logLevel: parsed.logLevel as LogLevel,
+    redisUrl: address.url,
+    redisHost: address.host,
+    redisPort: address.port,
+    redisSocketPath: address.path,
+    redisDb: address.db,
+    redisUsername: address.username,
+    redisPassword: address.password === undefined ? undefined : new Secret(address.password),
+    redisSsl: address.ssl,
+    redisSslCaCerts: parsed.redisSslCaCerts,
+    redisSslCertfile: parsed.redisSslCertfile,
+    redisSslKeyfile: parsed.redisSslKeyfile,
+    redisDecodeResponses: parsed.redisDecodeResponses ?? SETTINGS_DEFAULTS.redisDecodeResponses,
+    redisSocketConnectTimeout: parsed.redisSocketConnectTimeout ?? SETTINGS_DEFAULTS.redisSocketConnectTimeout,
+    redisSocketTimeout: parsed.redisSocketTimeout ?? SETTINGS_DEFAULTS.redisSocketTimeout,
+    redisMaxConnections: parsed.redisMaxConnections ?? SETTINGS_DEFAULTS.redisMaxConnections,
+    redisHealthCheckInterval: parsed.redisHealthCheckInterval ?? SETTINGS_DEFAULTS.redisHealthCheckInterval,
+    redisSocketKeepalive: parsed.redisSocketKeepalive ?? SETTINGS_DEFAULTS.redisSocketKeepalive,
+    redisSocketKeepaliveInitialDelay:
+      parsed.redisSocketKeepaliveInitialDelay ?? SETTINGS_DEFAULTS.redisSocketKeepaliveInitialDelay,
+    redisPoolTimeout: parsed.redisPoolTimeout ?? SETTINGS_DEFAULTS.redisPoolTimeout,
+  };
+  return { values, warnings };
+}
+
+function pick(value: unknown, origin: Origin): Candidate | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  return { value, origin };
+}
+
+interface Address {
+  url: string;
+  host: string | undefined;
+  port: number | undefined;
+  path: string | undefined;
+  db: number;
+  username: string | undefined;
+  password: string | undefined;
+  ssl: boolean;
+}
+
+/** The parts of the address a URL may state; `undefined` means the URL leaves that part out. */
+interface UrlParts {
+  unix: boolean;
+  host?: string | undefined;
+  port?: number | undefined;
+  path?: string | undefined;
+  db?: number | undefined;
+  username?: string | undefined;
+  password?: string | undefined;
+  ssl: boolean;
+}
+
+/**
+ * The URL-versus-fields rule: the URL is the base, a field may fill a part the URL leaves out,
+ * and a field that contradicts a part the URL states is an issue naming both variables.
+ */
+function resolveAddress(parsed: Parsed, candidates: Partial<Record<Key, Candidate>>, issues: SettingsIssue[]): Address {
+  const urlCandidate = candidates.redisUrl;
+  const parts = urlCandidate ? parseRedisUrl(urlCandidate, issues) : undefined;
+
+  const fill = <T>(key: Key, part: string, fromUrl: T | undefined, fromField: T | undefined, secret = false) => {
+    if (fromUrl === undefined || fromField === undefined || fromUrl === fromField) return fromUrl ?? fromField;
+    const field = FIELDS[key].env;
+    const message =
+      key === 'redisSsl'
+        ? `\`REDIS_SSL\` (${fromField}) contradicts the scheme of \`REDIS_URL\` (${fromUrl ? 'rediss' : 'redis'}://); use rediss:// for TLS and drop REDIS_SSL`
+        : secret
+          ? `\`${field}\` contradicts the ${part} in \`REDIS_URL\`; state the ${part} in one place only`
+          : `\`${field}\` (${fromField}) contradicts the ${part} in \`REDIS_URL\` (${fromUrl}); state the ${part} in one place only`;
+    issues.push({ code: 'conflict', path: field, message });
+    return fromUrl;
+  };
+
+  if (parts?.unix) {
+    for (const key of ['redisHost', 'redisPort', 'redisSsl'] as const) {
+      if (parsed[key] === undefined || (key === 'redisSsl' && parsed.redisSsl === false)) continue;
+      issues.push({
+        code: 'conflict',
+        path: FIELDS[key].env,
+        message: `\`${FIELDS[key].env}\` cannot be used with a unix:// \`REDIS_URL\`, which connects to a socket file`,
+      });
+    }
+  }
+
+  const unix = parts?.unix === true;
+  const host = unix ? undefined : (fill('redisHost', 'host', parts?.host, parsed.redisHost) ?? DEFAULT_ADDRESS.host);
+  const port = unix ? undefined : (fill('redisPort', 'port', parts?.port, parsed.redisPort) ?? DEFAULT_ADDRESS.port);
+  const db = fill('redisDb', 'database', parts?.db, parsed.redisDb) ?? DEFAULT_ADDRESS.db;
+  const username = fill('redisUsername', 'username', parts?.username, parsed.redisUsername);
+  const password = fill('redisPassword', 'password', parts?.password, parsed.redisPassword, true);
+  const ssl = unix ? false : (fill('redisSsl', 'scheme', parts?.ssl, parsed.redisSsl) ?? false);
+
+  const user = username === undefined ? '' : `${encodeURIComponent(username)}@`;
+  const url = unix
+    ? `unix://${user}${parts?.path}?db=${db}`
+    : `${ssl ? 'rediss' : 'redis'}://${user}${host?.includes(':') ? `[${host}]` : host}:${port}/${db}`;
+  return { url, host, port, path: parts?.path, db, username, password, ssl };
+}
+
+function parseRedisUrl(candidate: Candidate, issues: SettingsIssue[]): UrlParts | undefined {
+  const raw = String(candidate.value).trim();
+  const bad = (expected: string) => {
+    issues.push({
+      code: 'invalid_value',
+      path: 'REDIS_URL',
+      message: `Expected \`REDIS_URL\` to be ${expected}, got ${describe(candidate, true, 'REDIS_URL')}`,
+    });
+    return undefined;
+  };
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    // The parser's own error echoes the input, password included, so it is not kept as a cause.
+    return bad('a URL like redis://[user[:password]@]host[:port][/db], rediss://… or unix:///path/to/socket');
+  }
+  const username = url.username ? decodeURIComponent(url.username) : undefined;
+  const password = url.password ? decodeURIComponent(url.password) : undefined;
+  if (url.protocol === 'unix:') {
+    const db = url.searchParams.get('db');
+    const dbNumber = db === null ? undefined : integer(0)(db);
+    if (!url.pathname || url.pathname === '/')
+      return bad('a unix:// URL with a socket path, like unix:///run/redis.sock');
+    if (dbNumber instanceof Expected) return bad('a unix:// URL whose ?db= is an integer >= 0');
+    if ([...url.searchParams.keys()].some((name) => name !== 'db'))
+      return bad('a unix:// URL with no query other than ?db=');
+    return { unix: true, path: decodeURIComponent(url.pathname), db: dbNumber, username, password, ssl: false };
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    return bad('a URL with the scheme redis://, rediss:// or unix://');
+  }
+  if (url.search || url.hash) return bad('a redis:// URL without a query or fragment');
+  const dbText = url.pathname.replace(/^\//, '');
+  const db = dbText === '' ? undefined : integer(0)(dbText);
+  if (db instanceof Expected) return bad('a URL whose path is a database number, like /0');
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1') || undefined;
+  const port = url.port === '' ? undefined : Number(url.port);
+  if (port === 0) return bad('a URL with a port from 1 to 65535');
+  return { unix: false, host, port, db, username, password, ssl: url.protocol === 'rediss:' };
+}
+
+function checkTlsFiles(parsed: Parsed, ssl: boolean, issues: SettingsIssue[]): void {
+  for (const key of ['redisSslCaCerts', 'redisSslCertfile', 'redisSslKeyfile'] as const) {
+    const path = parsed[key];
+    if (path === undefined) continue;
+    const env = FIELDS[key].env;
+    if (!ssl) {
+      issues.push({
+        code: 'conflict',
+        path: env,
+        message: `\`${env}\` needs TLS: use a rediss:// \`REDIS_URL\` or set \`REDIS_SSL=true\``,
+      });
+      continue;
+    }
+    try {
+      readFileSync(path);
+    } catch (error) {
+      issues.push({
+        code: 'invalid_value',
+        path: env,
+        message: `Expected \`${env}\` to be a readable PEM file, got \`${path}\` (${(error as NodeJS.ErrnoException).code})`,
+      });
+    }
+  }
+  if ((parsed.redisSslCertfile === undefined) !== (parsed.redisSslKeyfile === undefined)) {
+    const missing = parsed.redisSslCertfile === undefined ? 'REDIS_SSL_CERTFILE' : 'REDIS_SSL_KEYFILE';
+    issues.push({
+      code: 'required',
+      path: missing,
+      message: '`REDIS_SSL_CERTFILE` and `REDIS_SSL_KEYFILE` go together: a client certificate needs its key',
+    });
+  }
+}
+
+/** The candidate nearest to `name` by edit distance, if it is close enough to be a likely typo. */
+function closest(name: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(name.length / 4)) + 1;
+  for (const candidate of candidates) {
+    const distance = editDistance(name.toUpperCase(), candidate.toUpperCase());
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, substitution));
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
+}

@@ -1,0 +1,46 @@
+import { createClient } from 'redis';
+import { createLogger, loadSettings, type SettingsInput } from '../src/index.js';
+
+/** Settings for a pool under test: only what is given here, never the developer's environment. */
+export function settingsFor<const D extends boolean = true>(url: string, input: SettingsInput<D> = {}) {
+  return loadSettings<D>(
+    { serviceName: 'pool-test', logLevel: 'silent', redisUrl: url, redisDecodeResponses: true as D, ...input },
+    { env: {}, envFile: false },
+  );
+}
+
+/** A logger that drops everything, for pools whose logs a test does not read. */
+export const silent = createLogger('silent');
+
+/** A plain node-redis client for looking at the server from the outside. */
+export async function admin(url: string) {
+  const client = createClient({ url });
+  client.on('error', () => {
+    // The server under test may be killed or paused on purpose; the test reads failures from
+    // the commands it sends, not from this event.
+  });
+  await client.connect();
+  return client;
+}
+
+type Admin = Awaited<ReturnType<typeof admin>>;
+
+/** One field of `INFO <section>`, as a number. */
+export async function infoNumber(client: Admin, section: string, field: string): Promise<number> {
+  const info = await client.info(section);
+  const match = new RegExp(`^${field}:(\\d+)`, 'm').exec(info);
+  return match ? Number(match[1]) : 0;
+}
+
+/** The connections the server sees whose name starts with `prefix`. */
+export async function connectionsNamed(client: Admin, prefix: string): Promise<string[]> {
+  const list = await client.clientList();
+  return list.filter((entry) => entry.name?.startsWith(prefix)).map((entry) => entry.name as string);
+}
+
+/** How long `promise` takes to settle, in milliseconds, with its outcome. */
+export async function timed<T>(promise: Promise<T>) {
+  const start = performance.now();
+  const [outcome] = await Promise.allSettled([promise]);
+  return { outcome: outcome as PromiseSettledResult<T>, ms: performance.now() - start };
+}

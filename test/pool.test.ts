@@ -1,0 +1,418 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { inspect } from 'node:util';
+import {
+  ConnectionRefusedError,
+  ConnectTimeoutError,
+  closeRedisPool,
+  getRedisClient,
+  PoolClosedError,
+  RedisAuthError,
+  RedisPool,
+  redisPool,
+  SettingsConflictError,
+  SharedClientUsageError,
+  TlsError,
+} from '../src/index.js';
+import { type RedisServer, startRedisServer } from '../src/testing/index.js';
+import { freePort } from '../src/testing/redis-server.js';
+import { admin, connectionsNamed, infoNumber, settingsFor, silent } from './helpers.js';
+
+let server: RedisServer;
+let observer: Awaited<ReturnType<typeof admin>>;
+
+before(async () => {
+  server = await startRedisServer({ args: ['--enable-debug-command', 'yes'] });
+  observer = await admin(server.url);
+});
+after(async () => {
+  observer.destroy();
+  await server.stop();
+});
+
+describe('opening', () => {
+  test('fifty concurrent first calls create one pool, and the server sees one connection', async () => {
+    const pool = new RedisPool({ logger: silent });
+    const settings = settingsFor(server.url, { serviceName: 'fifty' });
+    const connectionsBefore = await infoNumber(observer, 'stats', 'total_connections_received');
+    try {
+      const clients = await Promise.all(Array.from({ length: 50 }, () => pool.getClient(settings)));
+      assert.equal(new Set(clients).size, 1);
+      assert.equal((await infoNumber(observer, 'stats', 'total_connections_received')) - connectionsBefore, 1);
+      assert.deepEqual(await connectionsNamed(observer, 'fifty:'), [`fifty:shared:${process.pid}`]);
+    } finally {
+      pool.destroy();
+    }
+  });
+
+  test('the pool sends PING before it hands out the client', async () => {
+    const pool = new RedisPool({ logger: silent });
+    await observer.configResetStat();
+    try {
+      await pool.getClient(settingsFor(server.url));
+      const stats = await observer.info('commandstats');
+      assert.match(stats, /^cmdstat_ping:calls=1,/m);
+    } finally {
+      pool.destroy();
+    }
+  });
+
+  test('connections carry CLIENT SETNAME <SERVICE_NAME>:<role>:<pid>', async () => {
+    const pool = new RedisPool({ logger: silent });
+    try {
+      const client = await pool.getClient(settingsFor(server.url, { serviceName: 'billing-api' }));
+      assert.equal(await client.clientGetName(), `billing-api:shared:${process.pid}`);
+    } finally {
+      pool.destroy();
+    }
+  });
+
+  test('REDIS_DECODE_RESPONSES=false gives Buffers', async () => {
+    const pool = new RedisPool({ logger: silent });
+    try {
+      const client = await pool.getClient(settingsFor(server.url, { redisDecodeResponses: false }));
+      await client.set('buffer-key', Buffer.from([0xff, 0x00, 0x01]));
+      const value = await client.get('buffer-key');
+      assert.ok(Buffer.isBuffer(value));
+      assert.deepEqual([...value], [0xff, 0x00, 0x01]);
+    } finally {
+      pool.destroy();
+    }
+  });
+
+  test('settings given as plain input are loaded like loadSettings()', async () => {
+    const pool = new RedisPool({ logger: silent });
+    try {
+      const client = await pool.getClient(settingsFor(server.url));
+      await client.set('plain-input', 'ok');
+      assert.equal(pool.settings?.serviceName, 'pool-test');
+    } finally {
+      pool.destroy();
+    }
+  });
+});
+
+describe('a failed first connect', () => {
+  const PASSWORD = 'hunter2-very-secret';
+
+  function assertRedacted(error: Error): void {
+    for (const text of [error.message, String(error.stack), inspect(error, { depth: 6 })]) {
+      assert.ok(!text.includes(PASSWORD), text);
+    }
+  }
+
+  test('refused: ConnectionRefusedError naming the redacted URL, with the cause', async () => {
+    const port = await freePort();
+    const pool = new RedisPool({ logger: silent });
+    await assert.rejects(pool.getClient(settingsFor(`redis://:${PASSWORD}@127.0.0.1:${port}/0`)), (error) => {
+      assert.ok(error instanceof ConnectionRefusedError);
+      assert.equal(error.code, 'REDIS_POOL_CONNECTION_REFUSED');
+      assert.equal(error.reason, 'refused');
+      assert.equal(error.url, `redis://127.0.0.1:${port}/0`);
+      assert.match(error.message, new RegExp(`redis://127\\.0\\.0\\.1:${port}/0`));
+      assert.equal((error.cause as NodeJS.ErrnoException).code, 'ECONNREFUSED');
+      assertRedacted(error);
+      return true;
+    });
+  });
+
+  test('frozen server: ConnectTimeoutError when REDIS_SOCKET_CONNECT_TIMEOUT runs out', async () => {
+    const frozen = await startRedisServer();
+    frozen.pause();
+    const pool = new RedisPool({ logger: silent });
+    try {
+      await assert.rejects(pool.getClient(settingsFor(frozen.url, { redisSocketConnectTimeout: 0.5 })), (error) => {
+        assert.ok(error instanceof ConnectTimeoutError);
+        assert.equal(error.code, 'REDIS_POOL_CONNECT_TIMEOUT');
+        assert.match(error.message, /REDIS_SOCKET_CONNECT_TIMEOUT/);
+        return true;
+      });
+    } finally {
+      frozen.resume();
+      await frozen.stop();
+    }
+  });
+
+  test('wrong or missing password: RedisAuthError, never showing the password', async () => {
+    const guarded = await startRedisServer({ args: ['--requirepass', 'the-right-one'] });
+    const pool = new RedisPool({ logger: silent });
+    try {
+      const wrong = guarded.url.replace('redis://', `redis://:${PASSWORD}@`);
+      await assert.rejects(pool.getClient(settingsFor(wrong)), (error) => {
+        assert.ok(error instanceof RedisAuthError);
+        assert.equal(error.code, 'REDIS_POOL_AUTH_FAILED');
+        assert.match(error.message, /WRONGPASS/);
+        assertRedacted(error);
+        return true;
+      });
+      await assert.rejects(pool.getClient(settingsFor(guarded.url)), RedisAuthError);
+      const right = await pool.getClient(settingsFor(guarded.url, { redisPassword: 'the-right-one' }));
+      assert.equal(await right.ping(), 'PONG');
+    } finally {
+      pool.destroy();
+      await guarded.stop();
+    }
+  });
+
+  test('TLS against a plain port: a timeout that says to check the port speaks TLS', async () => {
+    const pool = new RedisPool({ logger: silent });
+    const settings = settingsFor(server.url.replace('redis://', 'rediss://'), { redisSocketConnectTimeout: 0.5 });
+    await assert.rejects(pool.getClient(settings), (error) => {
+      assert.ok(error instanceof ConnectTimeoutError, inspect(error));
+      assert.match(error.message, /TLS is on .* check that this port speaks TLS/);
+      return true;
+    });
+  });
+
+  test('leaves no socket or timer behind: a script that catches the error exits by itself', async () => {
+    const frozen = await startRedisServer();
+    frozen.pause();
+    const refusing = `redis://127.0.0.1:${await freePort()}`;
+    const script = new URL('./fixtures/failing-connect.ts', import.meta.url).pathname;
+    try {
+      const child = spawnSync(process.execPath, ['--import', 'tsx', script, refusing, frozen.url], {
+        env: { PATH: process.env.PATH },
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      assert.equal(child.signal, null, `the script had to be killed: it did not exit by itself\n${child.stderr}`);
+      assert.equal(child.status, 0, child.stderr);
+      assert.match(
+        child.stdout,
+        /caught REDIS_POOL_CONNECTION_REFUSED\ncaught REDIS_POOL_CONNECT_TIMEOUT\nresources \[\]/,
+      );
+    } finally {
+      frozen.resume();
+      await frozen.stop();
+    }
+  });
+
+  test('the next call succeeds once the server is there', async () => {
+    const later = await startRedisServer();
+    await later.stop();
+    const pool = new RedisPool({ logger: silent });
+    const settings = settingsFor(later.url);
+    try {
+      await assert.rejects(pool.getClient(settings), ConnectionRefusedError);
+      await later.restart();
+      const client = await pool.getClient(settings);
+      assert.equal(await client.ping(), 'PONG');
+    } finally {
+      pool.destroy();
+      await later.stop();
+    }
+  });
+});
+
+describe('TLS with REDIS_SSL_CA_CERTS', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'redis-pool-tls-'));
+  const file = (name: string) => join(dir, name);
+  let tlsServer: RedisServer;
+
+  before(async () => {
+    const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+    openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=redis-pool test CA',
+    );
+    openssl(
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'server.key',
+      '-out',
+      'server.csr',
+      '-subj',
+      '/CN=localhost',
+    );
+    writeFileSync(file('ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      'server.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'server.crt',
+      '-days',
+      '1',
+      '-extfile',
+      'ext.cnf',
+    );
+    tlsServer = await startRedisServer({
+      tls: { certFile: file('server.crt'), keyFile: file('server.key'), caFile: file('ca.crt') },
+    });
+  });
+  after(() => tlsServer.stop());
+
+  test('a rediss:// URL with the CA file connects over TLS', async () => {
+    const pool = new RedisPool({ logger: silent });
+    try {
+      const settings = settingsFor(tlsServer.url, { redisSslCaCerts: file('ca.crt') });
+      assert.equal(settings.redisSsl, true);
+      const client = await pool.getClient(settings);
+      assert.equal(await client.ping(), 'PONG');
+    } finally {
+      pool.destroy();
+    }
+  });
+
+  test('without the CA file the self-signed certificate is refused: TlsError', async () => {
+    const pool = new RedisPool({ logger: silent });
+    await assert.rejects(pool.getClient(settingsFor(tlsServer.url)), (error) => {
+      assert.ok(error instanceof TlsError, inspect(error));
+      assert.match(error.message, /SELF_SIGNED|UNABLE_TO/);
+      return true;
+    });
+  });
+});
+
+describe('settings of a live pool', () => {
+  test('different settings raise SettingsConflictError naming the variables', async () => {
+    const pool = new RedisPool({ logger: silent });
+    try {
+      const opening = pool.getClient(settingsFor(server.url));
+      await assert.rejects(pool.getClient(settingsFor(server.url, { redisSocketTimeout: 9 })), (error) => {
+        assert.ok(error instanceof SettingsConflictError);
+        assert.equal(error.code, 'REDIS_POOL_SETTINGS_CONFLICT');
+        assert.deepEqual(error.fields, ['REDIS_SOCKET_TIMEOUT']);
+        return true;
+      });
+      const client = await opening;
+      assert.equal(await pool.getClient(settingsFor(server.url)), client, 'equal settings are fine');
+      assert.equal(await pool.getClient(), client, 'no settings means the live pool');
+      await assert.rejects(pool.getClient(settingsFor(server.url, { serviceName: 'other' })), SettingsConflictError);
+    } finally {
+      pool.destroy();
+    }
+  });
+});
+
+describe('closing', () => {
+  test('close() lets in-flight commands finish, then refuses new ones with PoolClosedError', async () => {
+    const pool = new RedisPool({ logger: silent });
+    const client = await pool.getClient(settingsFor(server.url));
+    const sleeping = client.sendCommand(['DEBUG', 'SLEEP', '0.3']);
+    const writes = Array.from({ length: 100 }, (_, i) => client.set(`drain:${i}`, String(i)));
+    const closed = pool.close();
+    await assert.rejects(client.get('drain:0'), PoolClosedError);
+    await closed;
+    assert.equal(await sleeping, 'OK');
+    assert.deepEqual(new Set(await Promise.all(writes)), new Set(['OK']));
+    assert.equal(await observer.get('drain:99'), '99');
+  });
+
+  test('every kind of call on a closed client rejects with PoolClosedError', async () => {
+    const pool = new RedisPool({ logger: silent });
+    const client = await pool.getClient(settingsFor(server.url));
+    await pool.close();
+    await assert.rejects(client.get('x'), PoolClosedError);
+    await assert.rejects(client.sendCommand(['PING']), PoolClosedError);
+    await assert.rejects(client.multi().set('a', '1').get('a').exec(), PoolClosedError);
+    await assert.rejects(client.eval('return 1'), PoolClosedError);
+  });
+
+  test('close() is idempotent, and the pool can be opened again', async () => {
+    const pool = new RedisPool({ logger: silent });
+    const settings = settingsFor(server.url, { serviceName: 'reopen' });
+    const first = await pool.getClient(settings);
+    await Promise.all([pool.close(), pool.close()]);
+    await pool.close();
+    assert.deepEqual(await connectionsNamed(observer, 'reopen:'), []);
+    const second = await pool.getClient(settingsFor(server.url, { redisSocketTimeout: 2, serviceName: 'reopen' }));
+    try {
+      assert.notEqual(second, first);
+      assert.equal(await second.ping(), 'PONG');
+      await assert.rejects(first.ping(), PoolClosedError);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  test('close({ timeoutMs }) destroys what has not finished in time', async () => {
+    const pool = new RedisPool({ logger: silent });
+    const client = await pool.getClient(settingsFor(server.url));
+    const sleeping = client.sendCommand(['DEBUG', 'SLEEP', '1']);
+    await pool.close({ timeoutMs: 50 });
+    await assert.rejects(sleeping, PoolClosedError);
+  });
+
+  test('destroy() rejects outstanding commands at once and is idempotent', async () => {
+    const pool = new RedisPool({ logger: silent });
+    const client = await pool.getClient(settingsFor(server.url));
+    const sleeping = client.sendCommand(['DEBUG', 'SLEEP', '1']);
+    pool.destroy();
+    pool.destroy();
+    await assert.rejects(sleeping, PoolClosedError);
+    await assert.rejects(client.ping(), PoolClosedError);
+    const again = await pool.getClient(settingsFor(server.url));
+    assert.equal(await again.ping(), 'PONG');
+    pool.destroy();
+  });
+
+  test('destroy() while opening rejects the pending getClient() with PoolClosedError', async () => {
+    const pool = new RedisPool({ logger: silent });
+    const opening = pool.getClient(settingsFor(server.url));
+    pool.destroy();
+    await assert.rejects(opening, PoolClosedError);
+  });
+
+  test('close() while opening waits for the connection, then closes it', async () => {
+    const pool = new RedisPool({ logger: silent });
+    const opening = pool.getClient(settingsFor(server.url, { serviceName: 'close-while-opening' }));
+    await pool.close();
+    const client = await opening;
+    await assert.rejects(client.ping(), PoolClosedError);
+    assert.deepEqual(await connectionsNamed(observer, 'close-while-opening:'), []);
+  });
+});
+
+test('the shared client refuses lifecycle calls that would end it for everyone', async () => {
+  const pool = new RedisPool({ logger: silent });
+  try {
+    const client = await pool.getClient(settingsFor(server.url));
+    for (const call of [() => client.close(), () => client.destroy(), () => client.quit(), () => client.connect()]) {
+      assert.throws(call, (error) => {
+        assert.ok(error instanceof SharedClientUsageError);
+        assert.equal(error.code, 'REDIS_POOL_SHARED_CLIENT_MISUSE');
+        assert.match(error.message, /redisPool\.close\(\)/);
+        return true;
+      });
+    }
+    assert.equal(await client.ping(), 'PONG');
+  } finally {
+    pool.destroy();
+  }
+});
+
+test('getRedisClient() and closeRedisPool() use the process-wide redisPool', async () => {
+  const client = await getRedisClient(settingsFor(server.url));
+  try {
+    assert.equal(await redisPool.getClient(), client);
+    assert.equal(await client.ping(), 'PONG');
+  } finally {
+    await closeRedisPool();
+  }
+  assert.equal(redisPool.settings, undefined);
+});

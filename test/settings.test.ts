@@ -1,0 +1,343 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { inspect } from 'node:util';
+import { clientOptions } from '../src/connection.js';
+import {
+  CommonAppSettings,
+  loadSettings,
+  SettingsError,
+  type SettingsInput,
+  type SettingsIssue,
+} from '../src/index.js';
+
+const PASSWORD = 's3cr3t-pw';
+const REQUIRED = { SERVICE_NAME: 'orders', LOG_LEVEL: 'INFO' };
+
+/** Loads settings from exactly this environment: no process.env, no .env file. */
+function load(env: Record<string, string>, input: SettingsInput = {}, warnings: string[] = []) {
+  return loadSettings(input, {
+    env: { ...REQUIRED, ...env },
+    envFile: false,
+    onWarning: (line) => warnings.push(line),
+  });
+}
+
+function failure(env: Record<string, string>, input: SettingsInput = {}): SettingsError {
+  try {
+    load(env, input);
+  } catch (error) {
+    assert.ok(error instanceof SettingsError, `expected a SettingsError, got ${inspect(error)}`);
+    assert.equal(error.code, 'REDIS_POOL_SETTINGS_INVALID');
+    return error;
+  }
+  assert.fail(`expected ${JSON.stringify(env)} to be rejected`);
+}
+
+function assertNoSecret(error: Error): void {
+  for (const text of [error.message, String(error.stack), inspect(error, { depth: 5 }), JSON.stringify(error)]) {
+    assert.ok(!text.includes(PASSWORD), `the password leaked: ${text}`);
+  }
+}
+
+describe('malformed settings: each is a SettingsError naming the variable', () => {
+  const cases: [name: string, env: Record<string, string>, path: string, input?: SettingsInput][] = [
+    ['port is not a number', { REDIS_PORT: 'abc' }, 'REDIS_PORT'],
+    ['port 0', { REDIS_PORT: '0' }, 'REDIS_PORT'],
+    ['port above 65535', { REDIS_PORT: '65536' }, 'REDIS_PORT'],
+    ['port with a fraction', { REDIS_PORT: '6379.5' }, 'REDIS_PORT'],
+    ['negative port', { REDIS_PORT: '-1' }, 'REDIS_PORT'],
+    ['port in hex', { REDIS_PORT: '0x1F' }, 'REDIS_PORT'],
+    ['negative db', { REDIS_DB: '-1' }, 'REDIS_DB'],
+    ['db as a word', { REDIS_DB: 'one' }, 'REDIS_DB'],
+    ['db with a fraction', { REDIS_DB: '1.5' }, 'REDIS_DB'],
+    ['ssl not a boolean', { REDIS_SSL: 'maybe' }, 'REDIS_SSL'],
+    ['ssl as 2', { REDIS_SSL: '2' }, 'REDIS_SSL'],
+    ['decode responses in Spanish', { REDIS_DECODE_RESPONSES: 'si' }, 'REDIS_DECODE_RESPONSES'],
+    ['connect timeout 0', { REDIS_SOCKET_CONNECT_TIMEOUT: '0' }, 'REDIS_SOCKET_CONNECT_TIMEOUT'],
+    ['negative connect timeout', { REDIS_SOCKET_CONNECT_TIMEOUT: '-5' }, 'REDIS_SOCKET_CONNECT_TIMEOUT'],
+    ['connect timeout with a unit', { REDIS_SOCKET_CONNECT_TIMEOUT: '5s' }, 'REDIS_SOCKET_CONNECT_TIMEOUT'],
+    ['socket timeout 0', { REDIS_SOCKET_TIMEOUT: '0' }, 'REDIS_SOCKET_TIMEOUT'],
+    ['socket timeout NaN', { REDIS_SOCKET_TIMEOUT: 'NaN' }, 'REDIS_SOCKET_TIMEOUT'],
+    ['socket timeout Infinity', { REDIS_SOCKET_TIMEOUT: 'Infinity' }, 'REDIS_SOCKET_TIMEOUT'],
+    ['max connections 0', { REDIS_MAX_CONNECTIONS: '0' }, 'REDIS_MAX_CONNECTIONS'],
+    ['max connections as a word', { REDIS_MAX_CONNECTIONS: 'ten' }, 'REDIS_MAX_CONNECTIONS'],
+    ['max connections with a fraction', { REDIS_MAX_CONNECTIONS: '2.5' }, 'REDIS_MAX_CONNECTIONS'],
+    ['negative health interval', { REDIS_HEALTH_CHECK_INTERVAL: '-1' }, 'REDIS_HEALTH_CHECK_INTERVAL'],
+    ['health interval with a unit', { REDIS_HEALTH_CHECK_INTERVAL: '30s' }, 'REDIS_HEALTH_CHECK_INTERVAL'],
+    ['keepalive not a boolean', { REDIS_SOCKET_KEEPALIVE: 'enabled' }, 'REDIS_SOCKET_KEEPALIVE'],
+    [
+      'negative keepalive delay',
+      { REDIS_SOCKET_KEEPALIVE_INITIAL_DELAY: '-3' },
+      'REDIS_SOCKET_KEEPALIVE_INITIAL_DELAY',
+    ],
+    [
+      'keepalive delay as a word',
+      { REDIS_SOCKET_KEEPALIVE_INITIAL_DELAY: 'soon' },
+      'REDIS_SOCKET_KEEPALIVE_INITIAL_DELAY',
+    ],
+    ['pool timeout 0', { REDIS_POOL_TIMEOUT: '0' }, 'REDIS_POOL_TIMEOUT'],
+    ['pool timeout as a word', { REDIS_POOL_TIMEOUT: 'forever' }, 'REDIS_POOL_TIMEOUT'],
+    ['unknown log level', { LOG_LEVEL: 'VERBOSE' }, 'LOG_LEVEL'],
+    ['numeric log level', { LOG_LEVEL: '5' }, 'LOG_LEVEL'],
+    ['service name with a space', { SERVICE_NAME: 'my service' }, 'SERVICE_NAME'],
+    ['service name missing', { SERVICE_NAME: '' }, 'SERVICE_NAME'],
+    ['log level missing', { LOG_LEVEL: '' }, 'LOG_LEVEL'],
+    ['url that is not a URL', { REDIS_URL: 'not a url' }, 'REDIS_URL'],
+    ['url with an http scheme', { REDIS_URL: 'http://localhost:6379' }, 'REDIS_URL'],
+    ['url whose path is not a db', { REDIS_URL: 'redis://localhost:6379/abc' }, 'REDIS_URL'],
+    ['url with a query', { REDIS_URL: 'redis://localhost:6379/0?timeout=5' }, 'REDIS_URL'],
+    ['unix url without a path', { REDIS_URL: 'unix://' }, 'REDIS_URL'],
+    ['unix url with a bad db', { REDIS_URL: 'unix:///tmp/redis.sock?db=x' }, 'REDIS_URL'],
+    ['url with port 0', { REDIS_URL: 'redis://localhost:0' }, 'REDIS_URL'],
+    ['url with a password and a bad port', { REDIS_URL: `redis://:${PASSWORD}@localhost:99999` }, 'REDIS_URL'],
+    ['url with an unescaped @ in the password', { REDIS_URL: `redis://u:${PASSWORD}@x@:bad` }, 'REDIS_URL'],
+    ['port contradicts the url', { REDIS_URL: 'redis://localhost:6379/0', REDIS_PORT: '6380' }, 'REDIS_PORT'],
+    ['host contradicts the url', { REDIS_URL: 'redis://a.example:6379', REDIS_HOST: 'b.example' }, 'REDIS_HOST'],
+    ['db contradicts the url', { REDIS_URL: 'redis://localhost/1', REDIS_DB: '2' }, 'REDIS_DB'],
+    [
+      'password contradicts the url',
+      { REDIS_URL: 'redis://:other-pw@localhost', REDIS_PASSWORD: PASSWORD },
+      'REDIS_PASSWORD',
+    ],
+    ['username contradicts the url', { REDIS_URL: 'redis://alice@localhost', REDIS_USERNAME: 'bob' }, 'REDIS_USERNAME'],
+    ['ssl on with a redis:// url', { REDIS_URL: 'redis://localhost', REDIS_SSL: 'true' }, 'REDIS_SSL'],
+    ['ssl off with a rediss:// url', { REDIS_URL: 'rediss://localhost', REDIS_SSL: 'false' }, 'REDIS_SSL'],
+    ['host with a unix url', { REDIS_URL: 'unix:///tmp/redis.sock', REDIS_HOST: 'localhost' }, 'REDIS_HOST'],
+    ['CA file without TLS', { REDIS_SSL_CA_CERTS: '/etc/hostname' }, 'REDIS_SSL_CA_CERTS'],
+    [
+      'CA file that does not exist',
+      { REDIS_SSL: 'true', REDIS_SSL_CA_CERTS: '/nonexistent/ca.pem' },
+      'REDIS_SSL_CA_CERTS',
+    ],
+    [
+      'client certificate without its key',
+      { REDIS_SSL: 'true', REDIS_SSL_CERTFILE: '/etc/hostname' },
+      'REDIS_SSL_KEYFILE',
+    ],
+    ['port of the wrong type in code', {}, 'REDIS_PORT', { redisPort: true as unknown as number }],
+    ['service name of the wrong type in code', {}, 'SERVICE_NAME', { serviceName: 42 as unknown as string }],
+    ['misspelled option in code', {}, 'redisPrt', { redisPrt: 1 } as SettingsInput],
+  ];
+
+  test('there are at least 40 of them', () => {
+    assert.ok(cases.length >= 40, `only ${cases.length} cases`);
+  });
+
+  for (const [name, env, path, input] of cases) {
+    test(name, () => {
+      const error = failure({ REDIS_PASSWORD: PASSWORD, ...env }, input);
+      const issue = error.issues.find((candidate) => candidate.path === path);
+      assert.ok(issue, `no issue at ${path} in ${inspect(error.issues)}`);
+      assert.ok(issue.message.includes(path), `the message does not name ${path}: ${issue.message}`);
+      assert.ok(error.message.includes(`→ at ${path}`));
+      assertNoSecret(error);
+    });
+  }
+});
+
+test('one SettingsError lists every issue, each with what was expected and what was received', () => {
+  const error = failure({ REDIS_PORT: 'abc', REDIS_DB: '-1', LOG_LEVEL: 'loud', REDIS_SOCKET_TIMEOUT: '0' });
+  assert.deepEqual(error.issues.map((issue) => issue.path).sort(), [
+    'LOG_LEVEL',
+    'REDIS_DB',
+    'REDIS_PORT',
+    'REDIS_SOCKET_TIMEOUT',
+  ]);
+  const port = error.issues.find((issue) => issue.path === 'REDIS_PORT') as SettingsIssue;
+  assert.equal(port.code, 'invalid_value');
+  assert.equal(
+    port.message,
+    'Expected `REDIS_PORT` to be an integer from 1 to 65535, got `abc` (string, from the environment)',
+  );
+  assert.match(error.message, /^Invalid Redis settings \(4 issues\):\n✖ /);
+});
+
+test('a contradiction names both variables', () => {
+  const error = failure({ REDIS_URL: 'redis://localhost:6379/0', REDIS_PORT: '6380' });
+  const [issue] = error.issues;
+  assert.equal(issue?.code, 'conflict');
+  assert.match(issue?.message ?? '', /`REDIS_PORT` \(6380\) contradicts the port in `REDIS_URL` \(6379\)/);
+});
+
+describe('precedence: code > environment > .env > defaults', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'redis-pool-settings-'));
+  const envFile = join(dir, '.env');
+  writeFileSync(
+    envFile,
+    'SERVICE_NAME=from-dotenv\nLOG_LEVEL=DEBUG\nREDIS_PORT=7000\nREDIS_DB=3\nREDIS_SOCKET_TIMEOUT=7\n',
+  );
+
+  test('each source wins over the ones below it', () => {
+    const settings = loadSettings(
+      { redisDb: 5 },
+      { env: { REDIS_PORT: '7100', REDIS_DB: '4' }, envFile, onWarning: assert.fail },
+    );
+    assert.equal(settings.redisDb, 5, 'code wins');
+    assert.equal(settings.redisPort, 7100, 'the environment beats .env');
+    assert.equal(settings.redisSocketTimeout, 7, '.env beats the default');
+    assert.equal(settings.serviceName, 'from-dotenv');
+    assert.equal(settings.redisMaxConnections, 10, 'default');
+    assert.equal(settings.logLevel, 'debug');
+  });
+
+  test('an empty value counts as unset', () => {
+    const settings = loadSettings({}, { env: { REDIS_PORT: '', REDIS_DB: '' }, envFile, onWarning: assert.fail });
+    assert.equal(settings.redisPort, 7000);
+    assert.equal(settings.redisDb, 3);
+  });
+
+  test('a missing .env file is not an error', () => {
+    const settings = loadSettings({}, { env: REQUIRED, envFile: join(dir, 'absent.env') });
+    assert.equal(settings.redisUrl, 'redis://localhost:6379/0');
+  });
+});
+
+describe('REDIS_URL versus the individual fields', () => {
+  test('the defaults make redis://localhost:6379/0', () => {
+    const settings = load({});
+    assert.equal(settings.redisUrl, 'redis://localhost:6379/0');
+    assert.equal(settings.redisHost, 'localhost');
+    assert.equal(settings.redisPort, 6379);
+    assert.equal(settings.redisDb, 0);
+    assert.equal(settings.redisSsl, false);
+  });
+
+  test('without REDIS_URL the fields build the address', () => {
+    const settings = load({ REDIS_HOST: 'cache.internal', REDIS_PORT: '6380', REDIS_DB: '2', REDIS_SSL: 'yes' });
+    assert.equal(settings.redisUrl, 'rediss://cache.internal:6380/2');
+  });
+
+  test('fields fill the parts the URL leaves out, the password above all', () => {
+    const settings = load({
+      REDIS_URL: 'redis://app@cache.internal',
+      REDIS_PASSWORD: PASSWORD,
+      REDIS_PORT: '6390',
+      REDIS_DB: '4',
+    });
+    assert.equal(settings.redisUrl, 'redis://app@cache.internal:6390/4');
+    assert.equal(settings.redisPassword?.reveal(), PASSWORD);
+    assert.equal(settings.redisUsername, 'app');
+  });
+
+  test('a field equal to the URL part is accepted', () => {
+    const settings = load({ REDIS_URL: 'rediss://h:6379/1', REDIS_PORT: '6379', REDIS_DB: '1', REDIS_SSL: 'on' });
+    assert.equal(settings.redisUrl, 'rediss://h:6379/1');
+  });
+
+  test('the URL password moves into a Secret and out of redisUrl', () => {
+    const settings = load({ REDIS_URL: `redis://user:${encodeURIComponent('p@ss:wörd')}@h:1/0` });
+    assert.equal(settings.redisUrl, 'redis://user@h:1/0');
+    assert.equal(settings.redisPassword?.reveal(), 'p@ss:wörd');
+  });
+
+  test('unix sockets, with the db in the query', () => {
+    const settings = load({ REDIS_URL: 'unix:///run/redis/redis.sock?db=3' });
+    assert.equal(settings.redisSocketPath, '/run/redis/redis.sock');
+    assert.equal(settings.redisDb, 3);
+    assert.equal(settings.redisHost, undefined);
+    assert.equal(settings.redisUrl, 'unix:///run/redis/redis.sock?db=3');
+  });
+
+  test('IPv6 hosts keep their brackets in the URL only', () => {
+    const settings = load({ REDIS_URL: 'redis://[::1]:6379' });
+    assert.equal(settings.redisHost, '::1');
+    assert.equal(settings.redisUrl, 'redis://[::1]:6379/0');
+  });
+});
+
+test("values are parsed with the Python services' units and words", () => {
+  const settings = load({
+    LOG_LEVEL: 'warning',
+    REDIS_DECODE_RESPONSES: 'off',
+    REDIS_SOCKET_KEEPALIVE: 'no',
+    REDIS_SOCKET_TIMEOUT: '0.5',
+    REDIS_HEALTH_CHECK_INTERVAL: '0',
+  });
+  assert.equal(settings.logLevel, 'warn');
+  assert.equal(settings.redisDecodeResponses, false);
+  assert.equal(settings.redisSocketKeepalive, false);
+  assert.equal(settings.redisSocketTimeout, 0.5);
+  assert.equal(settings.redisHealthCheckInterval, 0);
+  assert.equal(load({ LOG_LEVEL: 'CRITICAL' }).logLevel, 'fatal');
+});
+
+test('keepalive settings reach the socket options, in milliseconds', () => {
+  const on = clientOptions(load({ REDIS_SOCKET_KEEPALIVE_INITIAL_DELAY: '12' }), 'shared').socket as Record<
+    string,
+    unknown
+  >;
+  assert.equal(on.keepAlive, true);
+  assert.equal(on.keepAliveInitialDelay, 12_000);
+  const off = clientOptions(load({ REDIS_SOCKET_KEEPALIVE: 'false' }), 'shared').socket as Record<string, unknown>;
+  assert.equal(off.keepAlive, false);
+});
+
+describe('unknown REDIS_* variables', () => {
+  test('warn with the closest known name', () => {
+    const warnings: string[] = [];
+    const settings = load(
+      { REDIS_PROT: '6380', REDIS_SOCKET_TIMEOUTS: '3', REDIS_SERVER_BIN: '/usr/bin/redis-server' },
+      {},
+      warnings,
+    );
+    assert.deepEqual(warnings, [
+      'Unknown setting REDIS_PROT is ignored; did you mean REDIS_PORT?',
+      'Unknown setting REDIS_SOCKET_TIMEOUTS is ignored; did you mean REDIS_SOCKET_TIMEOUT?',
+    ]);
+    assert.deepEqual(settings.warnings, warnings);
+    assert.equal(settings.redisPort, 6379);
+  });
+
+  test('keepalive interval and count say why Node cannot honour them', () => {
+    const warnings: string[] = [];
+    load({ REDIS_SOCKET_KEEPALIVE_INTERVAL: '5', REDIS_SOCKET_KEEPALIVE_COUNT: '3' }, {}, warnings);
+    assert.equal(warnings.length, 2);
+    assert.match(warnings[0] ?? '', /REDIS_SOCKET_KEEPALIVE_INTERVAL is ignored: Node\.js cannot set TCP_KEEPINTVL/);
+    assert.match(warnings[1] ?? '', /REDIS_SOCKET_KEEPALIVE_COUNT is ignored: Node\.js cannot set TCP_KEEPCNT/);
+  });
+
+  test('a name far from every setting gets no suggestion', () => {
+    const warnings: string[] = [];
+    load({ REDIS_COMPLETELY_DIFFERENT: 'x' }, {}, warnings);
+    assert.deepEqual(warnings, ['Unknown setting REDIS_COMPLETELY_DIFFERENT is ignored']);
+  });
+});
+
+describe('passwords never show', () => {
+  const settings = load({ REDIS_URL: `redis://admin:${PASSWORD}@cache:6379/0` });
+
+  test('in JSON.stringify, util.inspect, String() or a spread copy', () => {
+    for (const text of [
+      JSON.stringify(settings),
+      inspect(settings, { depth: 5 }),
+      `${settings.redisPassword}`,
+      JSON.stringify({ ...settings }),
+      inspect({ ...settings }),
+    ]) {
+      assert.ok(!text.includes(PASSWORD), text);
+    }
+    assert.match(JSON.stringify(settings), /"redisPassword":"\*\*\*"/);
+  });
+
+  test('in settings errors about the URL', () => {
+    const error = failure({ REDIS_URL: `redis://admin:${PASSWORD}@cache:notaport/0` });
+    assert.match(error.message, /redis:\/\/admin:\*\*\*@cache:notaport\/0/);
+    assertNoSecret(error);
+  });
+});
+
+test('settings compare by value, naming the variables that differ', () => {
+  const a = load({ REDIS_URL: `redis://:${PASSWORD}@h:1/0` });
+  const b = load({ REDIS_URL: 'redis://:other@h:1/0', REDIS_SOCKET_TIMEOUT: '9' });
+  assert.deepEqual(a.differences(load({ REDIS_URL: `redis://:${PASSWORD}@h:1/0` })), []);
+  assert.deepEqual(a.differences(b), ['REDIS_PASSWORD', 'REDIS_SOCKET_TIMEOUT']);
+});
+
+test('new CommonAppSettings() is the same as loadSettings()', () => {
+  const settings = new CommonAppSettings({ serviceName: 'svc', logLevel: 'INFO' }, { env: {}, envFile: false });
+  assert.ok(Object.isFrozen(settings));
+  assert.equal(settings.serviceName, 'svc');
+});
