@@ -1,10 +1,13 @@
 import { createClient } from 'redis';
-import { createLogger, loadSettings, type SettingsInput } from '../src/index.js';
+import { CommonAppSettings, createLogger, type SettingsInput } from '../src/index.js';
 
-/** Settings for a pool under test: only what is given here, never the developer's environment. */
-export function settingsFor<const D extends boolean = true>(url: string, input: SettingsInput<D> = {}) {
-  return loadSettings<D>(
-    { serviceName: 'pool-test', logLevel: 'silent', redisUrl: url, redisDecodeResponses: true as D, ...input },
+/**
+ * Settings for a pool under test, with string replies: only what is given here, never the
+ * developer's environment.
+ */
+export function settingsFor(url: string, input: Omit<SettingsInput, 'redisDecodeResponses'> = {}) {
+  return new CommonAppSettings(
+    { serviceName: 'pool-test', logLevel: 'silent', redisUrl: url, ...input, redisDecodeResponses: true },
     { env: {}, envFile: false },
   );
 }

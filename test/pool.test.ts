@@ -10,6 +10,7 @@ import {
   ConnectTimeoutError,
   closeRedisPool,
   getRedisClient,
+  loadSettings,
   PoolClosedError,
   RedisAuthError,
   RedisPool,
@@ -74,7 +75,11 @@ describe('opening', () => {
   test('REDIS_DECODE_RESPONSES=false gives Buffers', async () => {
     const pool = new RedisPool({ logger: silent });
     try {
-      const client = await pool.getClient(settingsFor(server.url, { redisDecodeResponses: false }));
+      const settings = loadSettings(
+        { serviceName: 'pool-test', logLevel: 'silent', redisUrl: server.url, redisDecodeResponses: false },
+        { env: {}, envFile: false },
+      );
+      const client = await pool.getClient(settings);
       await client.set('buffer-key', Buffer.from([0xff, 0x00, 0x01]));
       const value = await client.get('buffer-key');
       assert.ok(Buffer.isBuffer(value));

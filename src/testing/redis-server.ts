@@ -101,8 +101,14 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       'notice',
     ];
     mkdirSync(dir, { recursive: true });
-    child = spawn(binary, args, { cwd: dir, stdio: 'ignore' });
+    child = spawn(binary, args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
     child.unref();
+    // Configuration errors go to stderr, not to the log file; keep them for the start error.
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (text: string) => {
+      stderr = (stderr + text).slice(-4000);
+    });
+    (child.stderr as (NodeJS.ReadableStream & { unref?: () => void }) | null)?.unref?.();
     let spawnError: Error | undefined;
     child.once('error', (error) => {
       spawnError = error;
@@ -112,7 +118,13 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       running.delete(this);
     });
     paused = false;
-    await waitUntilReady(child, port, join(dir, logFile), timeoutMs, () => spawnError);
+    await waitUntilReady(
+      child,
+      port,
+      timeoutMs,
+      () => spawnError,
+      () => `${stderr}${tail(join(dir, logFile))}`,
+    );
   };
 
   const halt = async (signal: NodeJS.Signals): Promise<void> => {
@@ -214,25 +226,23 @@ export function freePort(): Promise<number> {
 async function waitUntilReady(
   child: ChildProcess,
   port: number,
-  logFile: string,
   timeoutMs: number,
   spawnError: () => Error | undefined,
+  output: () => string,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (/Ready to accept connections/.test(readLog(logFile))) return;
+    if (/Ready to accept connections/.test(output())) return;
     const error = spawnError();
     if (error) throw new RedisServerStartError(`redis-server could not be started: ${error.message}`, { cause: error });
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new RedisServerStartError(
-        `redis-server exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${tail(logFile)}`,
+        `redis-server exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output()}`,
       );
     }
     await sleep(10);
   }
-  throw new RedisServerStartError(
-    `redis-server on port ${port} was not ready after ${timeoutMs} ms:\n${tail(logFile)}`,
-  );
+  throw new RedisServerStartError(`redis-server on port ${port} was not ready after ${timeoutMs} ms:\n${output()}`);
 }
 
 function readLog(logFile: string): string {

@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { test } from 'node:test';
+import { RedisServerNotFoundError, RedisServerStartError } from '../src/index.js';
+import { startRedisServer } from '../src/testing/index.js';
+import { admin } from './helpers.js';
+
+/** Sends an inline PING on a raw socket and returns the first reply, or `undefined` after `waitMs`. */
+function rawPing(port: number, waitMs = 300): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    const done = (reply: string | undefined) => {
+      socket.destroy();
+      resolve(reply);
+    };
+    socket.setTimeout(waitMs, () => done(undefined));
+    socket.once('error', (error) => done(`error ${(error as NodeJS.ErrnoException).code}`));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => done(data.toString().trim()));
+  });
+}
+
+test('startRedisServer runs a real redis-server on a free loopback port', async () => {
+  const server = await startRedisServer();
+  try {
+    assert.equal(server.url, `redis://127.0.0.1:${server.port}`);
+    assert.equal(server.host, '127.0.0.1');
+    assert.ok(server.pid && server.pid > 0);
+    const client = await admin(server.url);
+    try {
+      assert.match(await client.info('server'), new RegExp(`process_id:${server.pid}`));
+      assert.equal(await client.configGet('save').then((config) => config.save), '');
+      assert.equal(await client.configGet('appendonly').then((config) => config.appendonly), 'no');
+    } finally {
+      client.destroy();
+    }
+  } finally {
+    await server.stop();
+  }
+});
+
+test('two servers get two ports', async () => {
+  const [a, b] = await Promise.all([startRedisServer(), startRedisServer()]);
+  try {
+    assert.notEqual(a.port, b.port);
+  } finally {
+    await Promise.all([a.stop(), b.stop()]);
+  }
+});
+
+test('extra arguments reach the server', async () => {
+  const server = await startRedisServer({ args: ['--requirepass', 'pw'] });
+  try {
+    assert.match((await rawPing(server.port)) ?? '', /^-NOAUTH/);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('pause() freezes the server and resume() thaws it', async () => {
+  const server = await startRedisServer();
+  try {
+    server.pause();
+    assert.equal(await rawPing(server.port), undefined, 'a paused server does not answer');
+    server.resume();
+    assert.equal(await rawPing(server.port, 5000), '+PONG');
+  } finally {
+    await server.stop();
+  }
+});
+
+test('kill() and restart() bring the server back on the same port, as a new process', async () => {
+  const server = await startRedisServer();
+  try {
+    const { port, pid } = server;
+    await server.kill();
+    assert.equal(server.pid, undefined);
+    assert.equal(await rawPing(port), 'error ECONNREFUSED');
+    await server.restart();
+    assert.equal(server.port, port);
+    assert.notEqual(server.pid, pid);
+    assert.equal(await rawPing(port), '+PONG');
+    await server.restart();
+    assert.equal(await rawPing(port), '+PONG', 'restart() of a running server works too');
+  } finally {
+    await server.stop();
+  }
+});
+
+test('stop() is idempotent and stops a paused server too', async () => {
+  const server = await startRedisServer();
+  server.pause();
+  await server.stop();
+  await server.stop();
+  assert.equal(await rawPing(server.port), 'error ECONNREFUSED');
+});
+
+test('a missing binary gives RedisServerNotFoundError saying how to install it', async () => {
+  await assert.rejects(startRedisServer({ binary: 'redis-server-that-does-not-exist' }), (error) => {
+    assert.ok(error instanceof RedisServerNotFoundError);
+    assert.equal(error.code, 'REDIS_POOL_SERVER_NOT_FOUND');
+    assert.match(error.message, /apt-get install -y redis-server/);
+    return true;
+  });
+});
+
+test('a server that cannot start gives RedisServerStartError with its log', async () => {
+  await assert.rejects(startRedisServer({ args: ['--no-such-option', 'x'] }), (error) => {
+    assert.ok(error instanceof RedisServerStartError);
+    assert.equal(error.code, 'REDIS_POOL_SERVER_START_FAILED');
+    assert.match(error.message, /no-such-option/);
+    return true;
+  });
+});
+
+test('a taken port is a start error that names it', async () => {
+  const first = await startRedisServer();
+  try {
+    await assert.rejects(startRedisServer({ port: first.port }), (error) => {
+      assert.ok(error instanceof RedisServerStartError);
+      assert.match(error.message, /Address already in use/);
+      return true;
+    });
+  } finally {
+    await first.stop();
+  }
+  assert.equal(existsSync(`/proc/${first.pid}`), false);
+});

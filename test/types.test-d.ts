@@ -1,0 +1,41 @@
+// Type tests for the public API, checked by `npm run typecheck` (part of `npm test`). Each line
+// fails to compile if the type it pins changes.
+import {
+  type BufferClient,
+  type CommonAppSettings,
+  getRedisClient,
+  loadSettings,
+  RedisPool,
+  type StringClient,
+} from '../src/index.js';
+
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+function expectType<T extends true>(_: T): void {}
+
+const pool = new RedisPool();
+
+export async function decodeResponsesDecidesTheReplyTypes() {
+  // A literal `false` in code: the settings, the client and every reply say Buffer.
+  const bufferSettings = loadSettings({ redisDecodeResponses: false });
+  expectType<Equal<typeof bufferSettings, CommonAppSettings<false>>>(true);
+  const buffers = await pool.getClient(bufferSettings);
+  expectType<Equal<typeof buffers, BufferClient>>(true);
+  expectType<Equal<Awaited<ReturnType<typeof buffers.get>>, Buffer | null>>(true);
+  expectType<Equal<Awaited<ReturnType<typeof buffers.hGetAll>>, Record<string, Buffer>>>(true);
+
+  // A literal `true`: strings.
+  const strings = await pool.getClient(loadSettings({ redisDecodeResponses: true }));
+  expectType<Equal<typeof strings, StringClient>>(true);
+  expectType<Equal<Awaited<ReturnType<typeof strings.get>>, string | null>>(true);
+
+  // Plain input in code works the same way.
+  const fromInput = await getRedisClient({ serviceName: 'svc', logLevel: 'INFO', redisDecodeResponses: false });
+  expectType<Equal<typeof fromInput, BufferClient>>(true);
+
+  // Only the environment knows: the types say either.
+  const either = await getRedisClient();
+  expectType<Equal<typeof either, StringClient | BufferClient>>(true);
+  expectType<Equal<Awaited<ReturnType<typeof either.get>>, string | Buffer | null>>(true);
+  const fromEnv = await pool.getClient(loadSettings());
+  expectType<Equal<typeof fromEnv, StringClient | BufferClient>>(true);
+}
