@@ -1,4 +1,4 @@
-import { connectWithin, createConnection, type StringClient } from './connection.js';
+import { connectWithin, createConnection, internals, type StringClient } from './connection.js';
 import { CommandTimeoutError, PoolClosedError, SharedClientUsageError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { CommonAppSettings } from './settings.js';
@@ -11,17 +11,6 @@ const TICKS_PER_TIMEOUT = 20;
 
 /** Methods of node-redis's client that would end the shared connection for every caller. */
 const LIFECYCLE_METHODS = ['connect', 'close', 'destroy', 'quit', 'QUIT', 'disconnect'] as const;
-
-/** The node-redis internals the watchdog reads. `_getQueue` is marked internal in node-redis 6. */
-interface ClientInternals {
-  _self: Record<string, unknown>;
-  _getQueue(): {
-    readonly pendingCount: number;
-    readonly decoder: { write(chunk: Buffer): void };
-    flushAll(error: Error): void;
-  };
-}
-const internals = (client: StringClient) => client as unknown as ClientInternals;
 
 /**
  * The shared, multiplexed connection: one node-redis client that pipelines every ordinary
@@ -131,7 +120,7 @@ export class SharedConnection {
    */
   #refuseCommands(): void {
     const refuse = () => Promise.reject(new PoolClosedError());
-    const instance = internals(this.#client)._self;
+    const instance = internals(this.#client)._self as Record<string, unknown>;
     instance.sendCommand = refuse;
     instance._executeMulti = refuse;
     instance._executePipeline = refuse;

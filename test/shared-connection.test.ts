@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CommandTimeoutError, RedisPool } from '../src/index.js';
@@ -30,6 +31,51 @@ test('one pipelined connection carries a thousand concurrent commands, each repl
     );
     assert.deepEqual(await connectionsNamed(observer, 'pipelined:'), [`pipelined:shared:${process.pid}`]);
   } finally {
+    pool.destroy();
+  }
+});
+
+test("typed commands keep node-redis's reply transforms on the fast path", async () => {
+  const pool = new RedisPool({ logger: silent });
+  try {
+    const client = await pool.getClient(settingsFor(server.url));
+    await client.del(['fast:hash', 'fast:zset', 'fast:list']);
+    assert.equal(await client.hSet('fast:hash', { a: '1', b: '2' }), 2);
+    assert.deepEqual({ ...(await client.hGetAll('fast:hash')) }, { a: '1', b: '2' });
+    assert.equal(
+      await client.zAdd('fast:zset', [
+        { score: 1.5, value: 'x' },
+        { score: 2, value: 'y' },
+      ]),
+      2,
+    );
+    assert.deepEqual(await client.zRangeWithScores('fast:zset', 0, -1), [
+      { value: 'x', score: 1.5 },
+      { value: 'y', score: 2 },
+    ]);
+    assert.equal(await client.exists('fast:hash'), 1);
+    assert.equal(await client.rPush('fast:list', ['1', '2', '3']), 3);
+    assert.deepEqual(await client.lRange('fast:list', 0, -1), ['1', '2', '3']);
+    assert.deepEqual(await client.multi().incr('fast:counter').incr('fast:counter').exec(), [1, 2]);
+    assert.equal(await client.eval('return ARGV[1]', { arguments: ['script'] }), 'script');
+    await assert.rejects(client.incr('fast:list'), /WRONGTYPE/);
+  } finally {
+    pool.destroy();
+  }
+});
+
+test("with a subscriber on node-redis's reply channel, node-redis's own path publishes every reply", async () => {
+  const pool = new RedisPool({ logger: silent });
+  const seen: unknown[] = [];
+  const listener = (message: unknown) => seen.push((message as { reply: unknown }).reply);
+  subscribe('node-redis:command:reply', listener);
+  try {
+    const client = await pool.getClient(settingsFor(server.url));
+    await client.set('traced', 'value');
+    assert.equal(await client.get('traced'), 'value');
+    assert.deepEqual(seen.slice(-2), ['OK', 'value']);
+  } finally {
+    unsubscribe('node-redis:command:reply', listener);
     pool.destroy();
   }
 });
