@@ -11,6 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { Redis as IORedis } from 'ioredis';
 import { createClient, createClientPool } from 'redis';
+import { clientOptions } from '../src/connection.js';
 import { createLogger, loadSettings, RedisPool } from '../src/index.js';
 import { startRedisServer } from '../src/testing/index.js';
 
@@ -32,16 +33,26 @@ const OURS = 'redis-pool shared client (reply timeout on)';
 const RAW_NO_TIMEOUT = 'node-redis createClient, timeout off';
 const IOREDIS = 'ioredis, auto-pipelining';
 
+const benchSettings = (url: string) =>
+  loadSettings(
+    { serviceName: 'bench', logLevel: 'silent', redisUrl: url, redisDecodeResponses: true },
+    { env: {}, envFile: false },
+  );
+
 const contenders: Contender[] = [
   {
     name: OURS,
     async open(url) {
       const pool = new RedisPool({ logger: createLogger('silent') });
-      const settings = loadSettings(
-        { serviceName: 'bench', logLevel: 'silent', redisUrl: url, redisDecodeResponses: true },
-        { env: {}, envFile: false },
-      );
-      return { target: await pool.getClient(settings), close: () => pool.close() };
+      return { target: await pool.getClient(benchSettings(url)), close: () => pool.close() };
+    },
+  },
+  {
+    // The pool's own node-redis options without its fast path: isolates what the fast path adds.
+    name: "node-redis createClient, the pool's options, no fast path",
+    async open(url) {
+      const client = await createClient(clientOptions(benchSettings(url), 'shared')).connect();
+      return { target: client, close: () => client.close() };
     },
   },
   {

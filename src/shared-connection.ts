@@ -13,6 +13,36 @@ const TICKS_PER_TIMEOUT = 20;
 const LIFECYCLE_METHODS = ['connect', 'close', 'destroy', 'quit', 'QUIT', 'disconnect'] as const;
 
 /**
+ * The object callers hold: its prototype is the current node-redis client, so every command is
+ * node-redis's own method. It refuses the lifecycle methods, and derives its command-option views
+ * (`withTypeMapping()`, `withAbortSignal()`, `asap()`, `withCommandOptions()`) from itself rather
+ * than from the client instance, so a view kept for later follows a replaced connection too.
+ */
+function createFacade(client: StringClient): StringClient {
+  const facade = Object.create(client);
+  for (const method of LIFECYCLE_METHODS) {
+    facade[method] = () => {
+      throw new SharedClientUsageError(
+        `client.${method}() is not available on the pool's shared client: it would affect every caller. ` +
+          'Use redisPool.close() or redisPool.destroy() to end the pool.',
+      );
+    };
+  }
+  const derive = (from: { _commandOptions?: object }, options: object) => {
+    const view = Object.create(from);
+    view._commandOptions = { ...from._commandOptions, ...options };
+    return view;
+  };
+  facade.withCommandOptions = function (this: object, options: object) {
+    return derive(this, options);
+  };
+  facade._commandOptionsProxy = function (this: object, key: string, value: unknown) {
+    return derive(this, { [key]: value });
+  };
+  return facade;
+}
+
+/**
  * The shared, multiplexed connection: one node-redis client that pipelines every ordinary
  * command, plus a watchdog that bounds reply time at O(1) cost.
  *
@@ -49,17 +79,7 @@ export class SharedConnection {
     this.#logger = logger;
     this.#client = client;
     this.#countReplies(client);
-    this.#facade = Object.create(client);
-    for (const method of LIFECYCLE_METHODS) {
-      Object.defineProperty(this.#facade, method, {
-        value: () => {
-          throw new SharedClientUsageError(
-            `client.${method}() is not available on the pool's shared client: it would affect every caller. ` +
-              'Use redisPool.close() or redisPool.destroy() to end the pool.',
-          );
-        },
-      });
-    }
+    this.#facade = createFacade(client);
     const tickMs = Math.max(1, (settings.redisSocketTimeout * 1000) / TICKS_PER_TIMEOUT);
     this.#watchdog = setInterval(() => this.#tick(), tickMs).unref();
   }
@@ -111,6 +131,7 @@ export class SharedConnection {
       clearTimeout(timer);
       // Ends a drain that ran out of time: destroy() rejects whatever is still outstanding.
       this.destroy();
+      this.#logger.info({ url: this.#settings.redisUrl }, 'Redis pool closed');
     }
   }
 

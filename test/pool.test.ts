@@ -6,9 +6,11 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { inspect } from 'node:util';
 import {
+  CommandTimeoutError,
   ConnectionRefusedError,
   ConnectTimeoutError,
   closeRedisPool,
+  createLogger,
   getRedisClient,
   loadSettings,
   PoolClosedError,
@@ -21,7 +23,7 @@ import {
 } from '../src/index.js';
 import { type RedisServer, startRedisServer } from '../src/testing/index.js';
 import { freePort } from '../src/testing/redis-server.js';
-import { admin, connectionsNamed, infoNumber, settingsFor, silent } from './helpers.js';
+import { admin, connectionsNamed, infoNumber, settingsFor, silent, timed } from './helpers.js';
 
 let server: RedisServer;
 let observer: Awaited<ReturnType<typeof admin>>;
@@ -130,12 +132,13 @@ describe('a failed first connect', () => {
     frozen.pause();
     const pool = new RedisPool({ logger: silent });
     try {
-      await assert.rejects(pool.getClient(settingsFor(frozen.url, { redisSocketConnectTimeout: 0.5 })), (error) => {
-        assert.ok(error instanceof ConnectTimeoutError);
-        assert.equal(error.code, 'REDIS_POOL_CONNECT_TIMEOUT');
-        assert.match(error.message, /REDIS_SOCKET_CONNECT_TIMEOUT/);
-        return true;
-      });
+      const { outcome, ms } = await timed(pool.getClient(settingsFor(frozen.url, { redisSocketConnectTimeout: 0.5 })));
+      const error = (outcome as PromiseRejectedResult).reason;
+      assert.ok(error instanceof ConnectTimeoutError, String(error));
+      assert.equal(error.code, 'REDIS_POOL_CONNECT_TIMEOUT');
+      assert.match(error.message, /REDIS_SOCKET_CONNECT_TIMEOUT/);
+      // Bounded by the connect timeout (plus room for a busy machine), not by node-redis's retries.
+      assert.ok(ms >= 450 && ms < 1500, `settled after ${ms} ms`);
     } finally {
       frozen.resume();
       await frozen.stop();
@@ -193,6 +196,30 @@ describe('a failed first connect', () => {
     } finally {
       frozen.resume();
       await frozen.stop();
+    }
+  });
+
+  test('passwords never reach the logs', async () => {
+    const lines: string[] = [];
+    const logger = createLogger('debug', (line) => lines.push(line));
+    const guarded = await startRedisServer({ args: ['--requirepass', PASSWORD] });
+    const pool = new RedisPool({ logger });
+    try {
+      const wrong = settingsFor(guarded.url, { redisPassword: `${PASSWORD}-wrong`, redisSocketTimeout: 0.3 });
+      await assert.rejects(pool.getClient(wrong), RedisAuthError);
+      const client = await pool.getClient(
+        settingsFor(guarded.url, { redisPassword: PASSWORD, redisSocketTimeout: 0.3 }),
+      );
+      guarded.pause();
+      await assert.rejects(client.ping(), CommandTimeoutError);
+      guarded.resume();
+      await pool.close();
+      assert.ok(lines.length >= 3, `expected log lines, got ${lines.length}`);
+      for (const line of lines) assert.ok(!line.includes(PASSWORD), line);
+    } finally {
+      pool.destroy();
+      guarded.resume();
+      await guarded.stop();
     }
   });
 

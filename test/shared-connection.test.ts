@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { RESP_TYPES } from 'redis';
 import { CommandTimeoutError, RedisPool } from '../src/index.js';
 import { type RedisServer, startRedisServer } from '../src/testing/index.js';
 import { admin, connectionsNamed, settingsFor, silent, timed } from './helpers.js';
@@ -98,6 +99,7 @@ describe('REDIS_SOCKET_TIMEOUT on a frozen server', () => {
     const pool = new RedisPool({ logger: silent });
     try {
       const client = await pool.getClient(settingsFor(frozen.url, { redisSocketTimeout: timeoutMs / 1000 }));
+      const buffersView = client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
       await client.set('before-freeze', 'ok');
       frozen.pause();
       const results = await Promise.all(Array.from({ length: 50 }, (_, i) => timed(client.get(`k${i}`))));
@@ -128,6 +130,8 @@ describe('REDIS_SOCKET_TIMEOUT on a frozen server', () => {
           })) ?? undefined;
       }
       assert.equal(answer, 'ok');
+      // A command-option view taken before the freeze follows the replacement connection too.
+      assert.deepEqual(await buffersView.get('before-freeze'), Buffer.from('ok'));
     } finally {
       pool.destroy();
       frozen.resume();
