@@ -1,5 +1,7 @@
+import { after, before } from 'node:test';
 import { createClient } from 'redis';
 import { CommonAppSettings, createLogger, type SettingsInput } from '../src/index.js';
+import { type RedisServer, type RedisServerOptions, startRedisServer } from '../src/testing/index.js';
 
 /**
  * Settings for a pool under test, with string replies: only what is given here, never the
@@ -27,6 +29,23 @@ export async function admin(url: string) {
 }
 
 type Admin = Awaited<ReturnType<typeof admin>>;
+
+/**
+ * One real server for every test in the calling file, started before them and stopped after,
+ * with an observer client to look at it from outside. Read the fields inside tests.
+ */
+export function serverForFile(options: RedisServerOptions = {}) {
+  const shared = {} as { server: RedisServer; observer: Admin };
+  before(async () => {
+    shared.server = await startRedisServer(options);
+    shared.observer = await admin(shared.server.url);
+  });
+  after(async () => {
+    shared.observer.destroy();
+    await shared.server.stop();
+  });
+  return shared;
+}
 
 /** One field of `INFO <section>`, as a number. */
 export async function infoNumber(client: Admin, section: string, field: string): Promise<number> {

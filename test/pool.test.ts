@@ -23,30 +23,20 @@ import {
 } from '../src/index.js';
 import { type RedisServer, startRedisServer } from '../src/testing/index.js';
 import { freePort } from '../src/testing/redis-server.js';
-import { admin, connectionsNamed, infoNumber, settingsFor, silent, timed } from './helpers.js';
+import { connectionsNamed, infoNumber, serverForFile, settingsFor, silent, timed } from './helpers.js';
 
-let server: RedisServer;
-let observer: Awaited<ReturnType<typeof admin>>;
-
-before(async () => {
-  server = await startRedisServer({ args: ['--enable-debug-command', 'yes'] });
-  observer = await admin(server.url);
-});
-after(async () => {
-  observer.destroy();
-  await server.stop();
-});
+const file = serverForFile({ args: ['--enable-debug-command', 'yes'] });
 
 describe('opening', () => {
   test('fifty concurrent first calls create one pool, and the server sees one connection', async () => {
     const pool = new RedisPool({ logger: silent });
-    const settings = settingsFor(server.url, { serviceName: 'fifty' });
-    const connectionsBefore = await infoNumber(observer, 'stats', 'total_connections_received');
+    const settings = settingsFor(file.server.url, { serviceName: 'fifty' });
+    const connectionsBefore = await infoNumber(file.observer, 'stats', 'total_connections_received');
     try {
       const clients = await Promise.all(Array.from({ length: 50 }, () => pool.getClient(settings)));
       assert.equal(new Set(clients).size, 1);
-      assert.equal((await infoNumber(observer, 'stats', 'total_connections_received')) - connectionsBefore, 1);
-      assert.deepEqual(await connectionsNamed(observer, 'fifty:'), [`fifty:shared:${process.pid}`]);
+      assert.equal((await infoNumber(file.observer, 'stats', 'total_connections_received')) - connectionsBefore, 1);
+      assert.deepEqual(await connectionsNamed(file.observer, 'fifty:'), [`fifty:shared:${process.pid}`]);
     } finally {
       pool.destroy();
     }
@@ -54,10 +44,10 @@ describe('opening', () => {
 
   test('the pool sends PING before it hands out the client', async () => {
     const pool = new RedisPool({ logger: silent });
-    await observer.configResetStat();
+    await file.observer.configResetStat();
     try {
-      await pool.getClient(settingsFor(server.url));
-      const stats = await observer.info('commandstats');
+      await pool.getClient(settingsFor(file.server.url));
+      const stats = await file.observer.info('commandstats');
       assert.match(stats, /^cmdstat_ping:calls=1,/m);
     } finally {
       pool.destroy();
@@ -67,7 +57,7 @@ describe('opening', () => {
   test('connections carry CLIENT SETNAME <SERVICE_NAME>:<role>:<pid>', async () => {
     const pool = new RedisPool({ logger: silent });
     try {
-      const client = await pool.getClient(settingsFor(server.url, { serviceName: 'billing-api' }));
+      const client = await pool.getClient(settingsFor(file.server.url, { serviceName: 'billing-api' }));
       assert.equal(await client.clientGetName(), `billing-api:shared:${process.pid}`);
     } finally {
       pool.destroy();
@@ -78,7 +68,7 @@ describe('opening', () => {
     const pool = new RedisPool({ logger: silent });
     try {
       const settings = loadSettings(
-        { serviceName: 'pool-test', logLevel: 'silent', redisUrl: server.url, redisDecodeResponses: false },
+        { serviceName: 'pool-test', logLevel: 'silent', redisUrl: file.server.url, redisDecodeResponses: false },
         { env: {}, envFile: false },
       );
       const client = await pool.getClient(settings);
@@ -94,7 +84,7 @@ describe('opening', () => {
   test('settings given as plain input are loaded like loadSettings()', async () => {
     const pool = new RedisPool({ logger: silent });
     try {
-      const client = await pool.getClient(settingsFor(server.url));
+      const client = await pool.getClient(settingsFor(file.server.url));
       await client.set('plain-input', 'ok');
       assert.equal(pool.settings?.serviceName, 'pool-test');
     } finally {
@@ -168,7 +158,7 @@ describe('a failed first connect', () => {
 
   test('TLS against a plain port: a timeout that says to check the port speaks TLS', async () => {
     const pool = new RedisPool({ logger: silent });
-    const settings = settingsFor(server.url.replace('redis://', 'rediss://'), { redisSocketConnectTimeout: 0.5 });
+    const settings = settingsFor(file.server.url.replace('redis://', 'rediss://'), { redisSocketConnectTimeout: 0.5 });
     await assert.rejects(pool.getClient(settings), (error) => {
       assert.ok(error instanceof ConnectTimeoutError, inspect(error));
       assert.match(error.message, /TLS is on .* check that this port speaks TLS/);
@@ -324,17 +314,20 @@ describe('settings of a live pool', () => {
   test('different settings raise SettingsConflictError naming the variables', async () => {
     const pool = new RedisPool({ logger: silent });
     try {
-      const opening = pool.getClient(settingsFor(server.url));
-      await assert.rejects(pool.getClient(settingsFor(server.url, { redisSocketTimeout: 9 })), (error) => {
+      const opening = pool.getClient(settingsFor(file.server.url));
+      await assert.rejects(pool.getClient(settingsFor(file.server.url, { redisSocketTimeout: 9 })), (error) => {
         assert.ok(error instanceof SettingsConflictError);
         assert.equal(error.code, 'REDIS_POOL_SETTINGS_CONFLICT');
         assert.deepEqual(error.fields, ['REDIS_SOCKET_TIMEOUT']);
         return true;
       });
       const client = await opening;
-      assert.equal(await pool.getClient(settingsFor(server.url)), client, 'equal settings are fine');
+      assert.equal(await pool.getClient(settingsFor(file.server.url)), client, 'equal settings are fine');
       assert.equal(await pool.getClient(), client, 'no settings means the live pool');
-      await assert.rejects(pool.getClient(settingsFor(server.url, { serviceName: 'other' })), SettingsConflictError);
+      await assert.rejects(
+        pool.getClient(settingsFor(file.server.url, { serviceName: 'other' })),
+        SettingsConflictError,
+      );
     } finally {
       pool.destroy();
     }
@@ -344,7 +337,7 @@ describe('settings of a live pool', () => {
 describe('closing', () => {
   test('close() lets in-flight commands finish, then refuses new ones with PoolClosedError', async () => {
     const pool = new RedisPool({ logger: silent });
-    const client = await pool.getClient(settingsFor(server.url));
+    const client = await pool.getClient(settingsFor(file.server.url));
     const sleeping = client.sendCommand(['DEBUG', 'SLEEP', '0.3']);
     const writes = Array.from({ length: 100 }, (_, i) => client.set(`drain:${i}`, String(i)));
     const closed = pool.close();
@@ -352,12 +345,12 @@ describe('closing', () => {
     await closed;
     assert.equal(await sleeping, 'OK');
     assert.deepEqual(new Set(await Promise.all(writes)), new Set(['OK']));
-    assert.equal(await observer.get('drain:99'), '99');
+    assert.equal(await file.observer.get('drain:99'), '99');
   });
 
   test('every kind of call on a closed client rejects with PoolClosedError', async () => {
     const pool = new RedisPool({ logger: silent });
-    const client = await pool.getClient(settingsFor(server.url));
+    const client = await pool.getClient(settingsFor(file.server.url));
     await pool.close();
     await assert.rejects(client.get('x'), PoolClosedError);
     await assert.rejects(client.sendCommand(['PING']), PoolClosedError);
@@ -367,12 +360,12 @@ describe('closing', () => {
 
   test('close() is idempotent, and the pool can be opened again', async () => {
     const pool = new RedisPool({ logger: silent });
-    const settings = settingsFor(server.url, { serviceName: 'reopen' });
+    const settings = settingsFor(file.server.url, { serviceName: 'reopen' });
     const first = await pool.getClient(settings);
     await Promise.all([pool.close(), pool.close()]);
     await pool.close();
-    assert.deepEqual(await connectionsNamed(observer, 'reopen:'), []);
-    const second = await pool.getClient(settingsFor(server.url, { redisSocketTimeout: 2, serviceName: 'reopen' }));
+    assert.deepEqual(await connectionsNamed(file.observer, 'reopen:'), []);
+    const second = await pool.getClient(settingsFor(file.server.url, { redisSocketTimeout: 2, serviceName: 'reopen' }));
     try {
       assert.notEqual(second, first);
       assert.equal(await second.ping(), 'PONG');
@@ -384,7 +377,7 @@ describe('closing', () => {
 
   test('close({ timeoutMs }) destroys what has not finished in time', async () => {
     const pool = new RedisPool({ logger: silent });
-    const client = await pool.getClient(settingsFor(server.url));
+    const client = await pool.getClient(settingsFor(file.server.url));
     const sleeping = client.sendCommand(['DEBUG', 'SLEEP', '1']);
     await pool.close({ timeoutMs: 50 });
     await assert.rejects(sleeping, PoolClosedError);
@@ -392,38 +385,38 @@ describe('closing', () => {
 
   test('destroy() rejects outstanding commands at once and is idempotent', async () => {
     const pool = new RedisPool({ logger: silent });
-    const client = await pool.getClient(settingsFor(server.url));
+    const client = await pool.getClient(settingsFor(file.server.url));
     const sleeping = client.sendCommand(['DEBUG', 'SLEEP', '1']);
     pool.destroy();
     pool.destroy();
     await assert.rejects(sleeping, PoolClosedError);
     await assert.rejects(client.ping(), PoolClosedError);
-    const again = await pool.getClient(settingsFor(server.url));
+    const again = await pool.getClient(settingsFor(file.server.url));
     assert.equal(await again.ping(), 'PONG');
     pool.destroy();
   });
 
   test('destroy() while opening rejects the pending getClient() with PoolClosedError', async () => {
     const pool = new RedisPool({ logger: silent });
-    const opening = pool.getClient(settingsFor(server.url));
+    const opening = pool.getClient(settingsFor(file.server.url));
     pool.destroy();
     await assert.rejects(opening, PoolClosedError);
   });
 
   test('close() while opening waits for the connection, then closes it', async () => {
     const pool = new RedisPool({ logger: silent });
-    const opening = pool.getClient(settingsFor(server.url, { serviceName: 'close-while-opening' }));
+    const opening = pool.getClient(settingsFor(file.server.url, { serviceName: 'close-while-opening' }));
     await pool.close();
     const client = await opening;
     await assert.rejects(client.ping(), PoolClosedError);
-    assert.deepEqual(await connectionsNamed(observer, 'close-while-opening:'), []);
+    assert.deepEqual(await connectionsNamed(file.observer, 'close-while-opening:'), []);
   });
 });
 
 test('the shared client refuses lifecycle calls that would end it for everyone', async () => {
   const pool = new RedisPool({ logger: silent });
   try {
-    const client = await pool.getClient(settingsFor(server.url));
+    const client = await pool.getClient(settingsFor(file.server.url));
     for (const call of [() => client.close(), () => client.destroy(), () => client.quit(), () => client.connect()]) {
       assert.throws(call, (error) => {
         assert.ok(error instanceof SharedClientUsageError);
@@ -439,7 +432,7 @@ test('the shared client refuses lifecycle calls that would end it for everyone',
 });
 
 test('getRedisClient() and closeRedisPool() use the process-wide redisPool', async () => {
-  const client = await getRedisClient(settingsFor(server.url));
+  const client = await getRedisClient(settingsFor(file.server.url));
   try {
     assert.equal(await redisPool.getClient(), client);
     assert.equal(await client.ping(), 'PONG');

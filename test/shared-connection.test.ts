@@ -1,28 +1,18 @@
 import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RESP_TYPES } from 'redis';
 import { CommandTimeoutError, RedisPool } from '../src/index.js';
-import { type RedisServer, startRedisServer } from '../src/testing/index.js';
-import { admin, connectionsNamed, settingsFor, silent, timed } from './helpers.js';
+import { startRedisServer } from '../src/testing/index.js';
+import { connectionsNamed, serverForFile, settingsFor, silent, timed } from './helpers.js';
 
-let server: RedisServer;
-let observer: Awaited<ReturnType<typeof admin>>;
-
-before(async () => {
-  server = await startRedisServer({ args: ['--enable-debug-command', 'yes'] });
-  observer = await admin(server.url);
-});
-after(async () => {
-  observer.destroy();
-  await server.stop();
-});
+const file = serverForFile({ args: ['--enable-debug-command', 'yes'] });
 
 test('one pipelined connection carries a thousand concurrent commands, each reply to its caller', async () => {
   const pool = new RedisPool({ logger: silent });
   try {
-    const client = await pool.getClient(settingsFor(server.url, { serviceName: 'pipelined' }));
+    const client = await pool.getClient(settingsFor(file.server.url, { serviceName: 'pipelined' }));
     const keys = Array.from({ length: 1000 }, (_, i) => `pipelined:${i}`);
     await Promise.all(keys.map((key, i) => client.set(key, `value-${i}`)));
     const values = await Promise.all(keys.map((key) => client.get(key)));
@@ -30,7 +20,7 @@ test('one pipelined connection carries a thousand concurrent commands, each repl
       values,
       keys.map((_, i) => `value-${i}`),
     );
-    assert.deepEqual(await connectionsNamed(observer, 'pipelined:'), [`pipelined:shared:${process.pid}`]);
+    assert.deepEqual(await connectionsNamed(file.observer, 'pipelined:'), [`pipelined:shared:${process.pid}`]);
   } finally {
     pool.destroy();
   }
@@ -39,7 +29,7 @@ test('one pipelined connection carries a thousand concurrent commands, each repl
 test("typed commands keep node-redis's reply transforms on the fast path", async () => {
   const pool = new RedisPool({ logger: silent });
   try {
-    const client = await pool.getClient(settingsFor(server.url));
+    const client = await pool.getClient(settingsFor(file.server.url));
     await client.del(['fast:hash', 'fast:zset', 'fast:list']);
     assert.equal(await client.hSet('fast:hash', { a: '1', b: '2' }), 2);
     assert.deepEqual({ ...(await client.hGetAll('fast:hash')) }, { a: '1', b: '2' });
@@ -71,7 +61,7 @@ test("with a subscriber on node-redis's reply channel, node-redis's own path pub
   const listener = (message: unknown) => seen.push((message as { reply: unknown }).reply);
   subscribe('node-redis:command:reply', listener);
   try {
-    const client = await pool.getClient(settingsFor(server.url));
+    const client = await pool.getClient(settingsFor(file.server.url));
     await client.set('traced', 'value');
     assert.equal(await client.get('traced'), 'value');
     assert.deepEqual(seen.slice(-2), ['OK', 'value']);
@@ -84,7 +74,7 @@ test("with a subscriber on node-redis's reply channel, node-redis's own path pub
 test("node-redis's own 5 s per-command timeout is off: a 5.5 s reply arrives", async () => {
   const pool = new RedisPool({ logger: silent });
   try {
-    const client = await pool.getClient(settingsFor(server.url, { redisSocketTimeout: 10 }));
+    const client = await pool.getClient(settingsFor(file.server.url, { redisSocketTimeout: 10 }));
     assert.equal(await client.sendCommand(['DEBUG', 'SLEEP', '5.5']), 'OK');
   } finally {
     pool.destroy();
@@ -142,7 +132,7 @@ describe('REDIS_SOCKET_TIMEOUT on a frozen server', () => {
   test('a slow but live connection is not declared hung: the timeout runs from the last reply', async () => {
     const pool = new RedisPool({ logger: silent });
     try {
-      const client = await pool.getClient(settingsFor(server.url, { redisSocketTimeout: timeoutMs / 1000 }));
+      const client = await pool.getClient(settingsFor(file.server.url, { redisSocketTimeout: timeoutMs / 1000 }));
       // Commands always outstanding for 1.8 s, but never 1 s without a reply: each sleeps 0.6 s
       // and the next is sent 0.5 s after the previous one, while it is still running. (Sent in
       // one write, Redis would run all three before flushing any reply.)
