@@ -1,9 +1,8 @@
-export {
-  type BufferClient,
-  type BufferTypeMapping,
-  backoffDelay,
-  type RedisPoolClient,
-  type StringClient,
+export type {
+  BufferClient,
+  BufferTypeMapping,
+  RedisPoolClient,
+  StringClient,
 } from './connection.js';
 export {
   CommandTimeoutError,

@@ -92,6 +92,8 @@ export class RedisPool {
     if (!opening && !shared) return Promise.resolve();
     this.#closing = (async () => {
       try {
+        // An opening that fails has already reported its error to its getClient() callers and
+        // left nothing open, so there is nothing to close.
         const connection = shared ?? (await opening?.catch(() => undefined));
         await connection?.close(options.timeoutMs);
       } finally {

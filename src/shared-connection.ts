@@ -50,11 +50,8 @@ function createFacade(client: StringClient): StringClient {
  * and did no reply arrive for `REDIS_SOCKET_TIMEOUT`?" bounds every command, with nothing done
  * per command. The watchdog counts chunks the reply decoder receives; the command queue's own
  * length says whether anything is outstanding. A hung connection has its commands rejected
- * with `CommandTimeoutError` and is replaced by a fresh client, which reconnects with backoff.
- *
- * Callers hold a facade whose prototype is the current node-redis client, so every command is
- * node-redis's own method with no wrapper on the hot path. Replacing the client only re-points
- * the facade's prototype.
+ * with `CommandTimeoutError` and is replaced by a fresh client, which reconnects with backoff;
+ * callers keep the same facade, whose prototype is re-pointed to the new client.
  */
 export class SharedConnection {
   readonly #settings: CommonAppSettings;
@@ -92,11 +89,6 @@ export class SharedConnection {
   /** Commands queued or awaiting a reply on the shared connection. */
   get inFlight(): number {
     return internals(this.#client)._getQueue().pendingCount;
-  }
-
-  /** Whether the connection is up and accepting commands right now. */
-  get isReady(): boolean {
-    return this.#client.isReady;
   }
 
   /**
