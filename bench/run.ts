@@ -1,11 +1,15 @@
 /**
  * `npm run bench`: the pool's shared client against the other ways to use Redis from Node, side
- * by side in one run, against one throwaway redis-server. Contenders take turns in every round,
- * so machine noise falls on all of them alike; the tables report medians and ratios.
+ * by side in one run, against one throwaway redis-server.
  *
  * Workload: each of N workers loops SET then GET of a 100-byte value on its own key, so N
- * commands are in flight at once. `BENCH_ROUNDS` (default 5) and `BENCH_SECONDS` (default 1.5)
- * set the length of the run.
+ * commands are in flight at once.
+ *
+ * This machine is noisy (the client, the server and V8's GC threads share two cores), so the run
+ * is many short rounds. In each round every contender runs one slice, in an order that rotates
+ * from round to round. Ratios are paired: each round's ratio between two contenders, measured
+ * seconds apart, then the median over the rounds. `BENCH_ROUNDS` (default 15) and
+ * `BENCH_SECONDS` (seconds per slice, default 0.5) set the length of the run.
  */
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
@@ -15,8 +19,8 @@ import { clientOptions } from '../src/connection.js';
 import { createLogger, loadSettings, RedisPool } from '../src/index.js';
 import { startRedisServer } from '../src/testing/index.js';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 1.5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 0.5);
 const LEVELS = [1, 50, 1000];
 const VALUE = 'v'.repeat(100);
 
@@ -138,45 +142,50 @@ function redisBenchmark(port: number): number {
 const format = (n: number) => Math.round(n).toLocaleString('en-US');
 
 const server = await startRedisServer();
+/** ops/s per contender and level, one sample per round, in round order. */
 const results = new Map<string, number[]>();
+const samples = (name: string, inFlight: number) => results.get(`${name}@${inFlight}`) ?? [];
 try {
   const opened = [];
   for (const contender of contenders) opened.push({ contender, ...(await contender.open(server.url)) });
   const total = ROUNDS * LEVELS.length * opened.length;
   let done = 0;
   for (const { target } of opened) await measure(target, 50); // warm-up, discarded
-  for (let round = 1; round <= ROUNDS; round++) {
+  for (let round = 0; round < ROUNDS; round++) {
     for (const inFlight of LEVELS) {
-      for (const { contender, target } of opened) {
+      for (let turn = 0; turn < opened.length; turn++) {
+        const { contender, target } = opened[(round + turn) % opened.length] as (typeof opened)[number];
         process.stderr.write(
-          `\r[${++done}/${total}] round ${round}, ${inFlight} in flight: ${contender.name}`.padEnd(90),
+          `\r[${++done}/${total}] round ${round + 1}, ${inFlight} in flight: ${contender.name}`.padEnd(100),
         );
         const key = `${contender.name}@${inFlight}`;
-        results.set(key, [...(results.get(key) ?? []), await measure(target, inFlight)]);
+        results.set(key, [...samples(contender.name, inFlight), await measure(target, inFlight)]);
       }
     }
   }
-  process.stderr.write('\r'.padEnd(90));
-  process.stderr.write('\rredis-benchmark -P 16 …\n');
+  process.stderr.write(`\r${''.padEnd(100)}\rredis-benchmark -P 16 …\n`);
   const serverLimit = median([redisBenchmark(server.port), redisBenchmark(server.port), redisBenchmark(server.port)]);
   await Promise.all(opened.map(({ close }) => close()));
 
+  /** The median over rounds of `name`'s rate divided by `other`'s in the same round. */
+  const pairedRatio = (name: string, other: string, inFlight: number) => {
+    const theirs = samples(other, inFlight);
+    return median(samples(name, inFlight).map((ops, round) => ops / (theirs[round] as number)));
+  };
   const version = execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).match(/v=(\S+)/)?.[1];
   console.log(
     `Machine: ${cpus()[0]?.model} × ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB; ` +
-      `Node ${process.version}; redis-server ${version}. ${ROUNDS} rounds of ${SECONDS} s; medians.\n`,
+      `Node ${process.version}; redis-server ${version}. ${ROUNDS} rounds, ${SECONDS} s slices.\n`,
   );
-  const rate = (name: string, inFlight: number) => median(results.get(`${name}@${inFlight}`) ?? [0]);
   for (const inFlight of LEVELS) {
     console.log(`SET+GET of 100 B, ${inFlight} in flight:\n`);
     console.log('| client | ops/s (median) | min–max | × node-redis timeout off | × ioredis |');
     console.log('|---|---:|---:|---:|---:|');
     for (const { name } of contenders) {
-      const samples = results.get(`${name}@${inFlight}`) ?? [];
-      const ops = rate(name, inFlight);
+      const rates = samples(name, inFlight);
       console.log(
-        `| ${name} | ${format(ops)} | ${format(Math.min(...samples))}–${format(Math.max(...samples))} | ` +
-          `${(ops / rate(RAW_NO_TIMEOUT, inFlight)).toFixed(2)} | ${(ops / rate(IOREDIS, inFlight)).toFixed(2)} |`,
+        `| ${name} | ${format(median(rates))} | ${format(Math.min(...rates))}–${format(Math.max(...rates))} | ` +
+          `${pairedRatio(name, RAW_NO_TIMEOUT, inFlight).toFixed(2)} | ${pairedRatio(name, IOREDIS, inFlight).toFixed(2)} |`,
       );
     }
     console.log();
@@ -184,13 +193,12 @@ try {
   console.log(
     `Server's limit: redis-benchmark -P 16 -c 50 (800 in flight), SET/GET 100 B: ${format(serverLimit)} ops/s\n`,
   );
-  console.log('Targets (design §7), shared client with its reply timeout on:\n');
+  console.log('Targets (design §7), shared client with its reply timeout on (paired medians):\n');
   for (const inFlight of [50, 1000]) {
-    const ours = rate(OURS, inFlight);
     const checks: [string, number, number][] = [
-      ['node-redis createClient, timeout off', ours / rate(RAW_NO_TIMEOUT, inFlight), 0.95],
-      ['ioredis auto-pipelining', ours / rate(IOREDIS, inFlight), 2.5],
-      ['redis-benchmark -P 16', ours / serverLimit, 0.85],
+      ['node-redis createClient, timeout off', pairedRatio(OURS, RAW_NO_TIMEOUT, inFlight), 0.95],
+      ['ioredis auto-pipelining', pairedRatio(OURS, IOREDIS, inFlight), 2.5],
+      ['redis-benchmark -P 16', median(samples(OURS, inFlight)) / serverLimit, 0.85],
     ];
     for (const [against, ratio, goal] of checks) {
       console.log(

@@ -130,7 +130,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   const halt = async (signal: NodeJS.Signals): Promise<void> => {
     const current = child;
     child = undefined;
-    if (!current || current.exitCode !== null || current.signalCode !== null) return;
+    // No pid means the spawn itself failed: there is no process to wait for.
+    if (!current?.pid || current.exitCode !== null || current.signalCode !== null) return;
     const exited = new Promise((resolve) => current.once('exit', resolve));
     current.kill(signal);
     if (paused && signal !== 'SIGKILL') current.kill('SIGCONT');
