@@ -62,7 +62,7 @@ type Transform = (reply: unknown, preserve: unknown, typeMapping: unknown) => un
 export const internals = (client: StringClient) => client as unknown as ClientInternals;
 
 /** What a connection is for; it shows in `CLIENT LIST` as part of the connection name. */
-export type ConnectionRole = 'shared';
+export type ConnectionRole = 'shared' | 'lease' | 'subscriber';
 
 /**
  * Capped exponential backoff with jitter: 50 ms doubling up to 2 s, each delay drawn between
@@ -118,32 +118,65 @@ function tlsOptions(settings: CommonAppSettings) {
   };
 }
 
+/** When a connection that was up and is lost gets reopened by node-redis itself. */
+export type Reconnect =
+  /** Not before the first ready, so a failed first connect ends at once; always after it. */
+  | 'after-ready'
+  /** Always: for a replacement of a connection that was up, which should keep trying. */
+  | 'always'
+  /** Never: the pool replaces the connection instead (leases, the subscriber). */
+  | 'never';
+
+/** The lifecycle events of one connection, as the pool reports them. */
+export type ConnectionEventName = 'connect' | 'ready' | 'reconnecting' | 'error' | 'end';
+
+/** Optional behaviour of a connection beyond node-redis's own. */
+export interface ConnectionHooks {
+  /** Reports each lifecycle event of the underlying node-redis client. */
+  onEvent?: (event: ConnectionEventName, error?: unknown) => void;
+  /**
+   * Looked at for every typed command: returns a promise to use instead of sending the command
+   * on this connection, or `undefined` to send it.
+   */
+  intercept?: (args: readonly unknown[], options: unknown) => Promise<unknown> | undefined;
+}
+
 /**
- * A node-redis client for the pool, not yet connected. Until it has been ready once, a failed
+ * A node-redis client for the pool, not yet connected. With `after-ready`, a failed first
  * attempt ends `connect()` with that error instead of retrying forever (node-redis's default,
- * even for a wrong password); after that, lost connections are retried with `backoffDelay`.
- * Pass `retryFromStart` for replacements of a connection that was up, which should keep trying.
+ * even for a wrong password); lost connections are retried with `backoffDelay` after that.
  */
 export function createConnection(
   settings: CommonAppSettings,
   role: ConnectionRole,
   logger: Logger,
-  retryFromStart = false,
+  reconnect: Reconnect = 'after-ready',
+  hooks: ConnectionHooks = {},
 ): StringClient {
-  let established = retryFromStart;
+  let established = reconnect === 'always';
   const options = clientOptions(settings, role);
-  options.socket = { ...options.socket, reconnectStrategy: (retries) => (established ? backoffDelay(retries) : false) };
+  options.socket = {
+    ...options.socket,
+    reconnectStrategy: (retries) => (established && reconnect !== 'never' ? backoffDelay(retries) : false),
+  };
   const client = createClient(options) as StringClient;
-  installFastPath(client);
+  installFastPath(client, hooks.intercept);
+  const report = hooks.onEvent ?? (() => undefined);
+  client.on('connect', () => report('connect'));
+  client.on('reconnecting', () => report('reconnecting'));
+  client.on('end', () => report('end'));
+  client.on('terminated', () => report('end'));
   client.on('ready', () => {
     established = true;
+    report('ready');
   });
   // node-redis emits 'error' for every failed attempt and lost socket; without a listener the
   // process would crash. Before the first ready, the caller reports the typed error instead.
   client.on('error', (error: unknown) => {
     const context = { err: error, url: settings.redisUrl, role };
-    if (established) logger.warn(context, 'Redis connection error; reconnecting');
-    else logger.debug(context, 'Redis connection attempt failed');
+    if (!established) return logger.debug(context, 'Redis connection attempt failed');
+    logger.warn(context, reconnect === 'never' ? 'Redis connection lost' : 'Redis connection error; reconnecting');
+    report('error', error);
   });
   return client;
 }
@@ -159,16 +192,20 @@ const commandReplies = channel('node-redis:command:reply');
  * more throughput at 50–1000 commands in flight in one run of bench/run.ts. Otherwise
  * node-redis's own method runs.
  */
-function installFastPath(client: StringClient): void {
+function installFastPath(client: StringClient, intercept: ConnectionHooks['intercept']): void {
   const instance = internals(client)._self;
   const original = instance._executeCommand;
   instance._executeCommand = function (this: ClientInternals['_self'], command, parser, options, transform) {
-    if (commandReplies.hasSubscribers || parser.redisArgs[0] === 'HIMPORT') {
-      return original.call(this, command, parser, options, transform);
+    let reply = intercept?.(parser.redisArgs, options);
+    if (reply === undefined) {
+      if (commandReplies.hasSubscribers || parser.redisArgs[0] === 'HIMPORT') {
+        return original.call(this, command, parser, options, transform);
+      }
+      reply = this.sendCommand(parser.redisArgs, options);
     }
-    const reply = this.sendCommand(parser.redisArgs, options);
+    if (!transform) return reply;
     const typeMapping = (options as { typeMapping?: unknown } | undefined)?.typeMapping;
-    return transform ? reply.then((value) => transform(value, parser.preserve, typeMapping)) : reply;
+    return reply.then((value) => transform(value, parser.preserve, typeMapping));
   };
 }
 

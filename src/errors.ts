@@ -132,10 +132,47 @@ export class CommandTimeoutError extends RedisPoolError {
   }
 }
 
-/** A method was called on the shared client that would break it for every other caller. */
-export class SharedClientUsageError extends RedisPoolError {
-  override readonly code = 'REDIS_POOL_SHARED_CLIENT_MISUSE';
-  override name = 'SharedClientUsageError';
+/**
+ * No connection could be lent within `REDIS_POOL_TIMEOUT`: all the pool's connections
+ * (`REDIS_MAX_CONNECTIONS`) were in use. The message carries the pool's stats, and `cause` the
+ * last error met while opening a connection, if any.
+ */
+export class AcquireTimeoutError extends RedisPoolError {
+  override readonly code = 'REDIS_POOL_ACQUIRE_TIMEOUT';
+  override name = 'AcquireTimeoutError';
+  readonly timeoutMs: number;
+
+  constructor(timeoutMs: number, situation: string, cause?: unknown) {
+    super(
+      `No Redis connection could be lent within ${timeoutMs / 1000} s (REDIS_POOL_TIMEOUT): ${situation}. ` +
+        'Raise REDIS_MAX_CONNECTIONS, or hold leases for less time.',
+      { cause },
+    );
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** A leased client was used after the `withConnection()` callback that received it had ended. */
+export class LeaseReleasedError extends RedisPoolError {
+  override readonly code = 'REDIS_POOL_LEASE_RELEASED';
+  override name = 'LeaseReleasedError';
+
+  constructor() {
+    super(
+      'This client was lent by withConnection() and has been returned to the pool; ' +
+        'use it only inside the callback, which must await every command it sends.',
+    );
+  }
+}
+
+/**
+ * A pooled client was asked for something it must not do: ending the shared client (which every
+ * caller uses), or changing its state (WATCH, SELECT, SUBSCRIBE …). The message names what to
+ * use instead.
+ */
+export class ClientUsageError extends RedisPoolError {
+  override readonly code = 'REDIS_POOL_CLIENT_MISUSE';
+  override name = 'ClientUsageError';
 }
 
 /** `redis-server` is not installed (testing helpers only). The message says how to install it. */

@@ -5,11 +5,14 @@ export type {
   StringClient,
 } from './connection.js';
 export {
+  AcquireTimeoutError,
+  ClientUsageError,
   CommandTimeoutError,
   ConnectError,
   type ConnectFailure,
   ConnectionRefusedError,
   ConnectTimeoutError,
+  LeaseReleasedError,
   PoolClosedError,
   RedisAuthError,
   RedisPoolError,
@@ -18,14 +21,18 @@ export {
   SettingsConflictError,
   SettingsError,
   type SettingsIssue,
-  SharedClientUsageError,
   TlsError,
 } from './errors.js';
+export type { LeakReport, LeaseOptions, LeaseStats } from './leases.js';
 export { createLogger, type Logger, type LogMethod } from './logger.js';
 export {
   type CloseOptions,
+  type ConnectionEvent,
   closeRedisPool,
   getRedisClient,
+  type LeasedClient,
+  type PoolEvents,
+  type PoolStats,
   RedisPool,
   type RedisPoolOptions,
   redisPool,
@@ -39,3 +46,5 @@ export {
   SETTINGS_DEFAULTS,
   type SettingsInput,
 } from './settings.js';
+export type { SharedState } from './shared-connection.js';
+export { type MessageListener, Subscriber } from './subscriber.js';

@@ -1,8 +1,11 @@
-import type { RedisPoolClient } from './connection.js';
-import { PoolClosedError, SettingsConflictError } from './errors.js';
+import { EventEmitter } from 'node:events';
+import type { ConnectionEventName, ConnectionRole, RedisPoolClient, StringClient } from './connection.js';
+import { type AcquireTimeoutError, PoolClosedError, SettingsConflictError } from './errors.js';
+import { type LeakReport, type Lease, type LeaseOptions, LeasePool, type LeaseStats } from './leases.js';
 import { createLogger, type Logger } from './logger.js';
 import { CommonAppSettings, type SettingsInput } from './settings.js';
-import { SharedConnection } from './shared-connection.js';
+import { SharedConnection, type SharedState } from './shared-connection.js';
+import { Subscriber } from './subscriber.js';
 
 /** Options of a `RedisPool` that are not settings. */
 export interface RedisPoolOptions {
@@ -16,31 +19,228 @@ export interface RedisPoolOptions {
 /** Options of `close()`. */
 export interface CloseOptions {
   /**
-   * How long to let outstanding commands finish, in milliseconds, before the rest are rejected
-   * and the sockets destroyed. By default the drain waits for them, and each is still bounded
-   * by `REDIS_SOCKET_TIMEOUT`.
+   * How long to let outstanding commands and leases finish, in milliseconds, before the rest
+   * are rejected and the sockets destroyed. By default the drain waits for them; each command
+   * is still bounded by `REDIS_SOCKET_TIMEOUT`.
    */
   timeoutMs?: number;
 }
 
+/** A snapshot of the pool, modelled on go-redis's `PoolStats`. */
+export interface PoolStats extends LeaseStats {
+  /** Sockets held (shared, subscriber, leased, idle and opening), at most `max`. */
+  total: number;
+  /** `REDIS_MAX_CONNECTIONS`. */
+  max: number;
+  /** Times a connection that had been up was up again: node-redis reconnects and replacements. */
+  reconnects: number;
+  shared: { state: SharedState; inFlight: number };
+  subscriber: { open: boolean; channels: number; patterns: number };
+}
+
+/** Which connection an event is about. */
+export interface ConnectionEvent {
+  role: ConnectionRole;
+  /** The server's URL, without password. */
+  url: string;
+}
+
+/** The pool's events and their arguments. */
+export interface PoolEvents {
+  /** A socket connected (before authentication and PING). */
+  connect: [event: ConnectionEvent];
+  /** A connection is ready for commands. */
+  ready: [event: ConnectionEvent];
+  /** A connection that was up is being reopened. */
+  reconnecting: [event: ConnectionEvent];
+  /** A connection that was up failed. Emitted only while someone listens, so it never throws. */
+  error: [error: unknown, event: ConnectionEvent];
+  /** A `withConnection()` caller waited `REDIS_POOL_TIMEOUT` in vain. */
+  'acquire-timeout': [error: AcquireTimeoutError];
+  /** A lease was held longer than `REDIS_LEAK_DETECTION_THRESHOLD`; reported once per lease. */
+  leak: [report: LeakReport];
+}
+
+/** The client a `withConnection()` callback receives: exclusive to it until it returns. */
+export type LeasedClient<D extends boolean = true> = RedisPoolClient<D>;
+
+/** Everything an open pool holds. */
+class OpenPool {
+  readonly settings: CommonAppSettings;
+  readonly logger: Logger;
+  readonly leases: LeasePool;
+  readonly #events: EventEmitter<PoolEvents>;
+  readonly #ticker: NodeJS.Timeout;
+  #shared!: SharedConnection;
+  #subscriber: Subscriber | undefined;
+  /** Readies seen per role; each after the first is a reconnect. */
+  #readies = new Map<ConnectionRole, number>();
+
+  static async open(settings: CommonAppSettings, logger: Logger, events: EventEmitter<PoolEvents>): Promise<OpenPool> {
+    const pool = new OpenPool(settings, logger, events);
+    try {
+      pool.#shared = await SharedConnection.open(settings, logger, (use) => pool.lease(use), pool.#reporter('shared'));
+    } catch (error) {
+      pool.destroy();
+      throw error;
+    }
+    pool.leases.prewarm();
+    return pool;
+  }
+
+  private constructor(settings: CommonAppSettings, logger: Logger, events: EventEmitter<PoolEvents>) {
+    this.settings = settings;
+    this.logger = logger;
+    this.#events = events;
+    this.leases = new LeasePool(settings, logger, {
+      onEvent: this.#reporter('lease'),
+      onAcquireTimeout: (error) => events.emit('acquire-timeout', error),
+      onLeak: (report) => {
+        logger.warn(
+          { heldMs: Math.round(report.heldMs), stack: report.stack },
+          'Redis lease held past REDIS_LEAK_DETECTION_THRESHOLD',
+        );
+        events.emit('leak', report);
+      },
+    });
+    // The shared connection holds one of the REDIS_MAX_CONNECTIONS slots for as long as the pool is open.
+    this.leases.takeSlot();
+    const tickMs = (settings.redisSocketTimeout * 1000) / 20;
+    this.#ticker = setInterval(() => this.#tick(), tickMs).unref();
+  }
+
+  get client(): StringClient {
+    return this.#shared.client;
+  }
+
+  /** Runs `use` with a leased connection, and always gives the connection back. */
+  async lease<T>(use: (lease: Lease) => Promise<T> | T, options: LeaseOptions = {}): Promise<T> {
+    const lease = await this.leases.acquire(options);
+    let abandoned = false;
+    try {
+      const { signal } = options;
+      // Aborted while a connection was being opened: the callback never runs.
+      signal?.throwIfAborted();
+      if (!signal) return await use(lease);
+      return await abortable(use(lease), signal, () => {
+        abandoned = true;
+      });
+    } finally {
+      await this.leases.release(lease, abandoned);
+    }
+  }
+
+  subscriber(): Subscriber {
+    if (this.#subscriber?.isClosed) this.#subscriber = undefined;
+    this.#subscriber ??= new Subscriber(
+      this.settings,
+      this.logger,
+      { reserve: () => this.leases.reserveSlot(), give: () => this.leases.giveSlot() },
+      this.#reporter('subscriber'),
+    );
+    return this.#subscriber;
+  }
+
+  stats(): PoolStats {
+    const leases = this.leases.stats();
+    const subscriber = this.#subscriber;
+    let reconnects = 0;
+    for (const count of this.#readies.values()) reconnects += Math.max(0, count - 1);
+    return {
+      ...leases,
+      total: this.leases.used,
+      max: this.settings.redisMaxConnections,
+      reconnects,
+      shared: { state: this.#shared.state, inFlight: this.#shared.inFlight },
+      subscriber: {
+        open: subscriber?.isReady ?? false,
+        channels: subscriber?.channels.length ?? 0,
+        patterns: subscriber?.patterns.length ?? 0,
+      },
+    };
+  }
+
+  async close(timeoutMs: number | undefined): Promise<void> {
+    try {
+      this.#subscriber?.close();
+      await Promise.all([this.#shared.close(timeoutMs), this.leases.close(timeoutMs)]);
+    } finally {
+      clearInterval(this.#ticker);
+    }
+  }
+
+  destroy(): void {
+    clearInterval(this.#ticker);
+    this.#subscriber?.close();
+    this.#shared?.destroy();
+    this.leases.destroy();
+  }
+
+  #tick(): void {
+    this.#shared?.tick();
+    this.leases.tick();
+    this.#subscriber?.tick();
+  }
+
+  /** Turns one connection's lifecycle into pool events. */
+  #reporter(role: ConnectionRole) {
+    const event: ConnectionEvent = { role, url: this.settings.redisUrl };
+    return (name: ConnectionEventName, error?: unknown) => {
+      if (name === 'ready' && role !== 'lease') this.#readies.set(role, (this.#readies.get(role) ?? 0) + 1);
+      // An 'error' event with no listener would throw, so it goes out only while someone listens.
+      if (name === 'error') {
+        if (this.#events.listenerCount('error') > 0) this.#events.emit('error', error, event);
+      } else if (name !== 'end') {
+        this.#events.emit(name, event);
+      }
+    };
+  }
+}
+
+/** Settles with `work`, or rejects with the signal's reason as soon as it aborts. */
+function abortable<T>(work: Promise<T> | T, signal: AbortSignal, onAbort: () => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => {
+      onAbort();
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', abort, { once: true });
+    Promise.resolve(work).then(
+      (value) => {
+        signal.removeEventListener('abort', abort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', abort);
+        reject(error);
+      },
+    );
+  });
+}
+
 /**
- * A Redis connection pool: the TypeScript port of `refactorizado.common.redis_pool.RedisPool`.
- * Most code uses the process-wide instance, {@link redisPool}, through {@link getRedisClient}
- * and {@link closeRedisPool}; a second `new RedisPool()` is for a second Redis configuration.
+ * A Redis connection pool: the TypeScript port of `refactorizado.common.redis_pool.RedisPool`,
+ * and more. `D` types the clients `withConnection()` lends: strings for `true`, Buffers for
+ * `false`, either for `boolean` (when only `REDIS_DECODE_RESPONSES` in the environment decides). Most code uses the process-wide instance, {@link redisPool}, through
+ * {@link getRedisClient} and {@link closeRedisPool}; a second `new RedisPool()` is for a second
+ * Redis configuration.
  *
- * The pool opens lazily on the first `getClient()`, sends PING before handing anything out, and
- * can be closed and opened again any number of times.
+ * The pool opens lazily, sends PING before handing anything out, and can be closed and opened
+ * again any number of times. It holds one shared, pipelined connection for ordinary commands,
+ * lends exclusive connections with `withConnection()`, and keeps a dedicated connection for
+ * pub/sub, all within `REDIS_MAX_CONNECTIONS`.
  */
-export class RedisPool {
+export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEvents> {
   readonly #logger: Logger | undefined;
   #settings: CommonAppSettings | undefined;
-  #shared: SharedConnection | undefined;
-  #opening: Promise<SharedConnection> | undefined;
+  #open: OpenPool | undefined;
+  #opening: Promise<OpenPool> | undefined;
   #closing: Promise<void> | undefined;
-  /** Bumped by destroy(), so a connection that finishes opening afterwards is thrown away. */
+  /** Bumped by destroy(), so a pool that finishes opening afterwards is thrown away. */
   #generation = 0;
 
   constructor(options: RedisPoolOptions = {}) {
+    super();
     this.#logger = options.logger;
   }
 
@@ -62,40 +262,72 @@ export class RedisPool {
   async getClient<D extends boolean = boolean>(
     settings?: CommonAppSettings<D> | SettingsInput<D>,
   ): Promise<RedisPoolClient<D>> {
-    if (this.#closing) {
-      await this.#closing;
-      return this.getClient(settings);
-    }
-    const wanted =
-      settings === undefined || settings instanceof CommonAppSettings ? settings : new CommonAppSettings(settings);
-    if (this.#settings && wanted) {
-      const differences = wanted.differences(this.#settings);
-      if (differences.length > 0) throw new SettingsConflictError(differences);
-    }
-    if (this.#shared) return this.#shared.client as RedisPoolClient<D>;
-    if (!this.#opening) {
-      this.#settings = wanted ?? new CommonAppSettings();
-      this.#opening = this.#open(this.#settings);
-    }
-    const shared = await this.#opening;
-    return shared.client as RedisPoolClient<D>;
+    const open = await this.#ensureOpen(settings);
+    return open.client as RedisPoolClient<D>;
   }
 
   /**
-   * Graceful shutdown: new commands reject with `PoolClosedError`, outstanding ones finish,
-   * then the sockets close. Idempotent; the next `getClient()` opens a new pool.
+   * Lends one exclusive connection for the whole of `fn`: for WATCH/MULTI/EXEC, SELECT, CLIENT
+   * state, blocking commands and long scripts. The connection comes back to the pool whatever
+   * `fn` does; if `fn` left it changed (another database, an open WATCH, subscribe mode), it is
+   * reset first, and if replies are still unread it is closed. Waiting is FIFO, up to
+   * `REDIS_POOL_TIMEOUT`, then `AcquireTimeoutError`.
+   *
+   * @example
+   * await redisPool.withConnection(async (client) => {
+   *   await client.watch('balance');
+   *   const balance = Number(await client.get('balance'));
+   *   await client.multi().set('balance', String(balance - 10)).exec();
+   * });
+   */
+  withConnection<T>(fn: (client: LeasedClient<D>) => Promise<T> | T, options?: LeaseOptions): Promise<T>;
+  withConnection<T>(options: LeaseOptions, fn: (client: LeasedClient<D>) => Promise<T> | T): Promise<T>;
+  async withConnection<T>(
+    first: LeaseOptions | ((client: never) => Promise<T> | T),
+    second?: LeaseOptions | ((client: never) => Promise<T> | T),
+  ): Promise<T> {
+    const [fn, options] = (typeof first === 'function' ? [first, second] : [second, first]) as [
+      (client: unknown) => Promise<T> | T,
+      LeaseOptions | undefined,
+    ];
+    const open = await this.#ensureOpen(undefined);
+    return open.lease((lease) => fn(lease.client), options);
+  }
+
+  /**
+   * The pub/sub side of the pool: a dedicated connection, opened on the first subscription,
+   * that resubscribes to every channel and pattern after a reconnect.
+   *
+   * @example
+   * const subscriber = await redisPool.subscriber();
+   * await subscriber.subscribe('orders', (message) => console.log(message));
+   */
+  async subscriber(): Promise<Subscriber> {
+    const open = await this.#ensureOpen(undefined);
+    return open.subscriber();
+  }
+
+  /** A snapshot of the pool's connections and counters; all zero while closed. */
+  stats(): PoolStats {
+    return this.#open?.stats() ?? CLOSED_STATS;
+  }
+
+  /**
+   * Graceful shutdown: new commands and leases are refused with `PoolClosedError`, outstanding
+   * commands and leases finish, then the sockets close. Idempotent; the next `getClient()` opens
+   * a new pool.
    */
   close(options: CloseOptions = {}): Promise<void> {
     if (this.#closing) return this.#closing;
     const opening = this.#opening;
-    const shared = this.#shared;
-    if (!opening && !shared) return Promise.resolve();
+    const open = this.#open;
+    if (!opening && !open) return Promise.resolve();
     this.#closing = (async () => {
       try {
-        // An opening that fails has already reported its error to its getClient() callers and
-        // left nothing open, so there is nothing to close.
-        const connection = shared ?? (await opening?.catch(() => undefined));
-        await connection?.close(options.timeoutMs);
+        // An opening that fails has already reported its error to its callers and left nothing
+        // open, so there is nothing to close.
+        const pool = open ?? (await opening?.catch(() => undefined));
+        await pool?.close(options.timeoutMs);
       } finally {
         this.#reset();
         this.#closing = undefined;
@@ -105,33 +337,52 @@ export class RedisPool {
   }
 
   /**
-   * Immediate shutdown: outstanding commands and pending `getClient()` calls reject with
+   * Immediate shutdown: outstanding commands, leases and pending calls reject with
    * `PoolClosedError`, and sockets close now. Idempotent.
    */
   destroy(): void {
     this.#generation++;
-    this.#shared?.destroy();
+    this.#open?.destroy();
     this.#reset();
   }
 
+  async #ensureOpen(settings: CommonAppSettings | SettingsInput | undefined): Promise<OpenPool> {
+    if (this.#closing) {
+      await this.#closing;
+      return this.#ensureOpen(settings);
+    }
+    const wanted =
+      settings === undefined || settings instanceof CommonAppSettings ? settings : new CommonAppSettings(settings);
+    if (this.#settings && wanted) {
+      const differences = wanted.differences(this.#settings);
+      if (differences.length > 0) throw new SettingsConflictError(differences);
+    }
+    if (this.#open) return this.#open;
+    if (!this.#opening) {
+      this.#settings = wanted ?? new CommonAppSettings();
+      this.#opening = this.#start(this.#settings);
+    }
+    return this.#opening;
+  }
+
   #reset(): void {
-    this.#shared = undefined;
+    this.#open = undefined;
     this.#opening = undefined;
     this.#settings = undefined;
   }
 
-  async #open(settings: CommonAppSettings): Promise<SharedConnection> {
+  async #start(settings: CommonAppSettings): Promise<OpenPool> {
     const generation = this.#generation;
     const logger = this.#logger ?? createLogger(settings.logLevel);
     try {
-      const shared = await SharedConnection.open(settings, logger);
+      const open = await OpenPool.open(settings, logger, this);
       if (generation !== this.#generation) {
-        shared.destroy();
+        open.destroy();
         throw new PoolClosedError('The Redis pool was destroyed while it was opening');
       }
-      this.#shared = shared;
+      this.#open = open;
       logger.info({ url: settings.redisUrl }, 'Redis pool open');
-      return shared;
+      return open;
     } catch (error) {
       // A failed opening leaves nothing behind, so the next getClient() starts afresh.
       if (generation === this.#generation) this.#reset();
@@ -139,6 +390,24 @@ export class RedisPool {
     }
   }
 }
+
+const CLOSED_STATS: PoolStats = Object.freeze<PoolStats>({
+  idle: 0,
+  leased: 0,
+  connecting: 0,
+  pending: 0,
+  hits: 0,
+  misses: 0,
+  timeouts: 0,
+  waitCount: 0,
+  waitTimeMs: 0,
+  staleClosed: 0,
+  total: 0,
+  max: 0,
+  reconnects: 0,
+  shared: { state: 'closed', inFlight: 0 },
+  subscriber: { open: false, channels: 0, patterns: 0 },
+});
 
 /** The process-wide pool, like the Python module's `redis_pool`. */
 export const redisPool = new RedisPool();

@@ -64,6 +64,24 @@ export interface SettingsInput<D extends boolean = boolean> {
   redisSocketKeepaliveInitialDelay?: number | string;
   /** `REDIS_POOL_TIMEOUT`, seconds > 0: how long to wait for a leased connection. @default 5 */
   redisPoolTimeout?: number | string;
+  /**
+   * `REDIS_MIN_IDLE_CONNECTIONS`, integer ≥ 0: leasable connections opened when the pool opens and
+   * kept idle from then on, so the first `withConnection()` calls need not connect. At most
+   * `REDIS_MAX_CONNECTIONS` − 1 (the shared connection takes one). @default 0
+   */
+  redisMinIdleConnections?: number | string;
+  /** `REDIS_IDLE_TIMEOUT`, seconds ≥ 0: an idle leasable connection above the minimum is closed after this long; 0 never. @default 1800 */
+  redisIdleTimeout?: number | string;
+  /**
+   * `REDIS_MAX_LIFETIME`, seconds ≥ 0: a leasable connection is closed once it is this old (each
+   * one up to 10 % sooner, so they do not all expire together); 0 never. @default 0
+   */
+  redisMaxLifetime?: number | string;
+  /**
+   * `REDIS_LEAK_DETECTION_THRESHOLD`, seconds ≥ 0: a lease held longer than this is reported once,
+   * with the stack of the code that took it; 0 turns detection off. @default 0
+   */
+  redisLeakDetectionThreshold?: number | string;
 }
 
 /** Where `loadSettings` reads from, and where its warnings go. */
@@ -176,6 +194,10 @@ const FIELDS = {
   redisSocketKeepalive: { env: 'REDIS_SOCKET_KEEPALIVE', parse: boolean },
   redisSocketKeepaliveInitialDelay: { env: 'REDIS_SOCKET_KEEPALIVE_INITIAL_DELAY', parse: seconds(true) },
   redisPoolTimeout: { env: 'REDIS_POOL_TIMEOUT', parse: seconds(false) },
+  redisMinIdleConnections: { env: 'REDIS_MIN_IDLE_CONNECTIONS', parse: integer(0) },
+  redisIdleTimeout: { env: 'REDIS_IDLE_TIMEOUT', parse: seconds(true) },
+  redisMaxLifetime: { env: 'REDIS_MAX_LIFETIME', parse: seconds(true) },
+  redisLeakDetectionThreshold: { env: 'REDIS_LEAK_DETECTION_THRESHOLD', parse: seconds(true) },
 } satisfies Record<keyof SettingsInput, Field<unknown>>;
 
 type Key = keyof typeof FIELDS;
@@ -191,6 +213,10 @@ export const SETTINGS_DEFAULTS = {
   redisSocketKeepalive: true,
   redisSocketKeepaliveInitialDelay: 30,
   redisPoolTimeout: 5,
+  redisMinIdleConnections: 0,
+  redisIdleTimeout: 1800,
+  redisMaxLifetime: 0,
+  redisLeakDetectionThreshold: 0,
 } as const satisfies Parsed;
 
 /** The address used when neither `REDIS_URL` nor the individual fields say otherwise. */
@@ -242,6 +268,10 @@ export class CommonAppSettings<D extends boolean = boolean> {
   declare readonly redisSocketKeepalive: boolean;
   declare readonly redisSocketKeepaliveInitialDelay: number;
   declare readonly redisPoolTimeout: number;
+  declare readonly redisMinIdleConnections: number;
+  declare readonly redisIdleTimeout: number;
+  declare readonly redisMaxLifetime: number;
+  declare readonly redisLeakDetectionThreshold: number;
   readonly #warnings: readonly string[];
 
   constructor(input: SettingsInput<D> = {}, options: LoadSettingsOptions = {}) {
@@ -356,6 +386,16 @@ function resolveSettings(input: SettingsInput, options: LoadSettingsOptions) {
     });
   }
 
+  const minIdle = parsed.redisMinIdleConnections ?? SETTINGS_DEFAULTS.redisMinIdleConnections;
+  const max = parsed.redisMaxConnections ?? SETTINGS_DEFAULTS.redisMaxConnections;
+  if (minIdle > max - 1) {
+    issues.push({
+      code: 'conflict',
+      path: 'REDIS_MIN_IDLE_CONNECTIONS',
+      message: `\`REDIS_MIN_IDLE_CONNECTIONS\` (${minIdle}) must leave room for the shared connection: at most \`REDIS_MAX_CONNECTIONS\` − 1 (${max - 1})`,
+    });
+  }
+
   const address = resolveAddress(parsed, candidates, issues);
   // TLS asked for anywhere counts here, so a scheme conflict is not reported twice.
   checkTlsFiles(parsed, address.ssl || parsed.redisSsl === true, issues);
@@ -397,6 +437,10 @@ function resolveSettings(input: SettingsInput, options: LoadSettingsOptions) {
     redisSocketKeepaliveInitialDelay:
       parsed.redisSocketKeepaliveInitialDelay ?? SETTINGS_DEFAULTS.redisSocketKeepaliveInitialDelay,
     redisPoolTimeout: parsed.redisPoolTimeout ?? SETTINGS_DEFAULTS.redisPoolTimeout,
+    redisMinIdleConnections: parsed.redisMinIdleConnections ?? SETTINGS_DEFAULTS.redisMinIdleConnections,
+    redisIdleTimeout: parsed.redisIdleTimeout ?? SETTINGS_DEFAULTS.redisIdleTimeout,
+    redisMaxLifetime: parsed.redisMaxLifetime ?? SETTINGS_DEFAULTS.redisMaxLifetime,
+    redisLeakDetectionThreshold: parsed.redisLeakDetectionThreshold ?? SETTINGS_DEFAULTS.redisLeakDetectionThreshold,
   };
   return { values, warnings };
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { inspect } from 'node:util';
 import {
+  ClientUsageError,
   CommandTimeoutError,
   ConnectionRefusedError,
   ConnectTimeoutError,
@@ -18,7 +19,6 @@ import {
   RedisPool,
   redisPool,
   SettingsConflictError,
-  SharedClientUsageError,
   TlsError,
 } from '../src/index.js';
 import { type RedisServer, startRedisServer } from '../src/testing/index.js';
@@ -419,8 +419,8 @@ test('the shared client refuses lifecycle calls that would end it for everyone',
     const client = await pool.getClient(settingsFor(file.server.url));
     for (const call of [() => client.close(), () => client.destroy(), () => client.quit(), () => client.connect()]) {
       assert.throws(call, (error) => {
-        assert.ok(error instanceof SharedClientUsageError);
-        assert.equal(error.code, 'REDIS_POOL_SHARED_CLIENT_MISUSE');
+        assert.ok(error instanceof ClientUsageError);
+        assert.equal(error.code, 'REDIS_POOL_CLIENT_MISUSE');
         assert.match(error.message, /redisPool\.close\(\)/);
         return true;
       });

@@ -3,7 +3,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RESP_TYPES } from 'redis';
-import { CommandTimeoutError, RedisPool } from '../src/index.js';
+import { ClientUsageError, CommandTimeoutError, RedisPool } from '../src/index.js';
 import { startRedisServer } from '../src/testing/index.js';
 import { connectionsNamed, serverForFile, settingsFor, silent, timed } from './helpers.js';
 
@@ -143,6 +143,113 @@ describe('REDIS_SOCKET_TIMEOUT on a frozen server', () => {
       }
       replies.push(client.ping());
       assert.deepEqual(await Promise.all(replies), ['OK', 'OK', 'OK', 'PONG']);
+    } finally {
+      pool.destroy();
+    }
+  });
+});
+
+describe('blocking commands on the shared client run on a lease', () => {
+  test('fifty blocked BLPOP waiters do not stall a GET, and each gets its element when pushed', async () => {
+    const pool = new RedisPool<true>({ logger: silent });
+    try {
+      const client = await pool.getClient(settingsFor(file.server.url, { redisMaxConnections: 60 }));
+      await client.set('not-blocked', 'answered');
+      const waiters = Array.from({ length: 50 }, () => client.blPop('blocking:queue', 0));
+      for (let i = 0; i < 100 && pool.stats().leased < 50; i++) await sleep(10);
+      assert.equal(pool.stats().leased, 50, 'each waiter holds a lease');
+      let blockedCount = 0;
+      for (let i = 0; i < 100 && blockedCount < 50; i++) {
+        blockedCount = Number(/^blocked_clients:(\d+)/m.exec(await file.observer.info('clients'))?.[1]);
+        if (blockedCount < 50) await sleep(10);
+      }
+      assert.equal(blockedCount, 50, 'all fifty are blocked at the server');
+      // The GET answers while all fifty are still blocked.
+      assert.equal(await client.get('not-blocked'), 'answered');
+      assert.equal(pool.stats().leased, 50);
+      await file.observer.rPush(
+        'blocking:queue',
+        Array.from({ length: 50 }, (_, i) => `element-${i}`),
+      );
+      const popped = await Promise.all(waiters);
+      assert.deepEqual(
+        popped.map((reply) => reply?.element).sort(),
+        Array.from({ length: 50 }, (_, i) => `element-${i}`).sort(),
+      );
+      assert.equal(pool.stats().leased, 0);
+    } finally {
+      pool.destroy();
+    }
+  });
+
+  test('a blocking command outlasting REDIS_SOCKET_TIMEOUT is not declared hung', async () => {
+    const pool = new RedisPool<true>({ logger: silent });
+    try {
+      const client = await pool.getClient(settingsFor(file.server.url, { redisSocketTimeout: 0.3 }));
+      assert.equal(await client.blPop('never-pushed', 0.8), null);
+      assert.equal(await client.sendCommand(['BRPOP', 'never-pushed', '0.5']), null);
+    } finally {
+      pool.destroy();
+    }
+  });
+
+  test('XREAD with BLOCK, raw sendCommand and pipelines are routed; XREAD without BLOCK stays shared', async () => {
+    const pool = new RedisPool<true>({ logger: silent });
+    try {
+      const client = await pool.getClient(settingsFor(file.server.url));
+      await client.xAdd('routed:stream', '*', { field: 'one' });
+      assert.equal((await client.xRead({ key: 'routed:stream', id: '0' }))?.length, 1);
+      assert.equal(pool.stats().misses, 0, 'no lease for a non-blocking XREAD');
+      const blocked = client.xRead({ key: 'routed:stream', id: '$' }, { BLOCK: 2000 });
+      for (let i = 0; i < 100 && pool.stats().leased < 1; i++) await sleep(10);
+      assert.equal(pool.stats().leased, 1);
+      await client.xAdd('routed:stream', '*', { field: 'two' });
+      assert.equal((await blocked)?.length, 1);
+
+      const raw = client.sendCommand(['blpop', 'routed:list', '2']);
+      for (let i = 0; i < 100 && pool.stats().leased < 1; i++) await sleep(10);
+      assert.equal(pool.stats().leased, 1, 'a raw, lower-case BLPOP is routed too');
+      await client.rPush('routed:list', 'x');
+      assert.deepEqual(await raw, ['routed:list', 'x']);
+
+      const pipeline = client.multi().rPush('routed:list2', 'y').blPop('routed:list2', 1).execAsPipeline();
+      assert.deepEqual(await pipeline, [1, { key: 'routed:list2', element: 'y' }]);
+    } finally {
+      pool.destroy();
+    }
+  });
+});
+
+describe('connection-state commands on the shared client', () => {
+  test('throw a ClientUsageError naming what to use instead, and leave the connection intact', async () => {
+    const pool = new RedisPool<true>({ logger: silent });
+    try {
+      const client = await pool.getClient(settingsFor(file.server.url));
+      await client.set('state:key', 'db0');
+      const refused: [string, () => Promise<unknown>, RegExp][] = [
+        ['WATCH', () => client.watch('state:key'), /withConnection/],
+        ['UNWATCH', () => client.unwatch(), /withConnection/],
+        ['SELECT', () => client.select(2), /REDIS_DB/],
+        ['SUBSCRIBE', () => client.subscribe('ch', () => {}), /subscriber\(\)/],
+        ['PSUBSCRIBE', () => client.pSubscribe('ch*', () => {}), /subscriber\(\)/],
+        ['MONITOR', () => client.monitor(() => {}), /withConnection/],
+        ['SELECT', () => client.sendCommand(['SELECT', '2']), /REDIS_DB/],
+        ['MULTI', () => client.sendCommand(['MULTI']), /multi\(\)/],
+        ['CLIENT REPLY', () => client.sendCommand(['CLIENT', 'REPLY', 'OFF']), /withConnection/],
+        ['SELECT', () => client.multi().select(2).get('state:key').exec(), /REDIS_DB/],
+      ];
+      for (const [command, call, alternative] of refused) {
+        await assert.rejects(call(), (error) => {
+          assert.ok(error instanceof ClientUsageError, `${command}: ${error}`);
+          assert.equal(error.code, 'REDIS_POOL_CLIENT_MISUSE');
+          assert.match(error.message, new RegExp(`^${command} is not available on the pool's shared client`));
+          assert.match(error.message, alternative);
+          return true;
+        });
+      }
+      assert.equal(await client.get('state:key'), 'db0', 'still on database 0, not subscribed, replies on');
+      assert.deepEqual(await client.multi().set('state:key', 'again').get('state:key').exec(), ['OK', 'again']);
+      assert.equal(await client.sendCommand(['CLIENT', 'GETNAME']), `pool-test:shared:${process.pid}`);
     } finally {
       pool.destroy();
     }

@@ -1,0 +1,90 @@
+/**
+ * What the pool must know about individual Redis commands: which ones block the connection, for
+ * how long, and which ones change a connection's state.
+ */
+
+type Args = readonly unknown[];
+const word = (arg: unknown) => String(arg).toUpperCase();
+const seconds = (arg: unknown) => Number(String(arg)) * 1000;
+const milliseconds = (arg: unknown) => Number(String(arg));
+
+/** For each blocking command, how long the server may hold it: ms, `Infinity` for ever, `undefined` if this call does not block. */
+const BLOCKING = new Map<string, (args: Args) => number | undefined>([
+  ['BLPOP', (args) => forever(seconds(args.at(-1)))],
+  ['BRPOP', (args) => forever(seconds(args.at(-1)))],
+  ['BLMOVE', (args) => forever(seconds(args.at(-1)))],
+  ['BRPOPLPUSH', (args) => forever(seconds(args.at(-1)))],
+  ['BZPOPMIN', (args) => forever(seconds(args.at(-1)))],
+  ['BZPOPMAX', (args) => forever(seconds(args.at(-1)))],
+  ['BLMPOP', (args) => forever(seconds(args[1]))],
+  ['BZMPOP', (args) => forever(seconds(args[1]))],
+  ['XREAD', (args) => optionalBlock(args)],
+  ['XREADGROUP', (args) => optionalBlock(args)],
+  ['WAIT', (args) => forever(milliseconds(args.at(-1)))],
+  ['WAITAOF', (args) => forever(milliseconds(args.at(-1)))],
+]);
+
+/** A timeout of 0 means "block for ever"; an unreadable one is treated the same, to be safe. */
+function forever(ms: number): number {
+  return ms > 0 ? ms : Number.POSITIVE_INFINITY;
+}
+
+/** XREAD and XREADGROUP block only with a BLOCK option before STREAMS. */
+function optionalBlock(args: Args): number | undefined {
+  for (let i = 1; i < args.length - 1; i++) {
+    const option = word(args[i]);
+    if (option === 'STREAMS') return undefined;
+    if (option === 'BLOCK') return forever(milliseconds(args[i + 1]));
+  }
+  return undefined;
+}
+
+/**
+ * How long the server may hold this command before replying, in ms (`Infinity` for ever), or
+ * `undefined` when the command does not block.
+ */
+export function blockingTimeoutMs(args: Args): number | undefined {
+  return BLOCKING.get(word(args[0]))?.(args);
+}
+
+/**
+ * Commands that change the state of the connection they run on, with what to use instead of
+ * sending them on the shared connection.
+ */
+export const STATE_COMMANDS: Record<string, string> = {
+  WATCH: 'redisPool.withConnection(), which lends a connection of your own for WATCH/MULTI/EXEC',
+  UNWATCH: 'redisPool.withConnection(), which lends a connection of your own for WATCH/MULTI/EXEC',
+  MULTI: 'client.multi()…exec(), or redisPool.withConnection() for WATCH/MULTI/EXEC',
+  EXEC: 'client.multi()…exec(), or redisPool.withConnection() for WATCH/MULTI/EXEC',
+  DISCARD: 'client.multi()…exec(), or redisPool.withConnection() for WATCH/MULTI/EXEC',
+  SELECT: 'REDIS_DB (or the /db path of REDIS_URL) for the pool, or redisPool.withConnection() for a one-off',
+  SUBSCRIBE: 'redisPool.subscriber(), a dedicated connection that resubscribes after reconnects',
+  PSUBSCRIBE: 'redisPool.subscriber(), a dedicated connection that resubscribes after reconnects',
+  SSUBSCRIBE: 'redisPool.subscriber(), a dedicated connection that resubscribes after reconnects',
+  UNSUBSCRIBE: 'redisPool.subscriber()',
+  PUNSUBSCRIBE: 'redisPool.subscriber()',
+  SUNSUBSCRIBE: 'redisPool.subscriber()',
+  MONITOR: 'redisPool.withConnection(), or redis-cli monitor',
+  RESET: 'redisPool.withConnection()',
+  'CLIENT REPLY': 'redisPool.withConnection()',
+};
+
+/**
+ * The state-changing command these arguments make, as a key of `STATE_COMMANDS`, or
+ * `undefined`. `CLIENT` is a family; only `CLIENT REPLY` changes state.
+ */
+export function stateCommand(args: Args): string | undefined {
+  const name = word(args[0]);
+  if (name === 'CLIENT') return word(args[1]) === 'REPLY' ? 'CLIENT REPLY' : undefined;
+  return Object.hasOwn(STATE_COMMANDS, name) ? name : undefined;
+}
+
+/**
+ * Command names the shared connection must look at more closely: blocking ones, state-changing
+ * ones, and the CLIENT family. One `Set` lookup is all that every other command costs.
+ */
+export const NEEDS_A_LOOK: ReadonlySet<unknown> = new Set([
+  ...BLOCKING.keys(),
+  ...Object.keys(STATE_COMMANDS),
+  'CLIENT',
+]);
