@@ -101,6 +101,11 @@ class LeasableConnection {
     );
   }
 
+  /** Nothing to undo before the connection is lent again. */
+  isClean(defaultDb: number): boolean {
+    return this.selectedDb === defaultDb && !this.watching && !this.client.isWatching && !this.needsReset(defaultDb);
+  }
+
   clearState(defaultDb: number): void {
     this.watching = this.inMulti = this.repliesOff = this.monitoring = this.wasReset = false;
     this.selectedDb = defaultDb;
@@ -157,8 +162,19 @@ function leaseBase(connection: LeasableConnection): StringClient {
     connection.monitoring = true;
     return (monitor as (...args: unknown[]) => unknown).apply(this, args);
   };
+  // Every command reaches the connection through `_self`; a released lease cuts that path.
+  const instance = internals(connection.client)._self;
+  Object.defineProperty(base, '_self', {
+    get(this: { [LEASE]: Lease }) {
+      if (this[LEASE].released) throw new LeaseReleasedError();
+      return instance;
+    },
+  });
   return base;
 }
+
+/** Where a lease's client keeps its lease. */
+const LEASE = Symbol('lease');
 
 /** One lending of a connection. Its client refuses every call once the lease is released. */
 export class Lease {
@@ -168,17 +184,10 @@ export class Lease {
 
   constructor(connection: LeasableConnection) {
     this.connection = connection;
-    const instance = internals(connection.client)._self;
-    const lease = this;
-    this.client = Object.create(connection.base, {
-      // Every command reaches the connection through `_self`; a released lease cuts that path.
-      _self: {
-        get() {
-          if (lease.released) throw new LeaseReleasedError();
-          return instance;
-        },
-      },
-    });
+    // One object per lease, so a client kept past its lease stays cut off after the
+    // connection is lent again.
+    this.client = Object.create(connection.base);
+    (this.client as unknown as { [LEASE]: Lease })[LEASE] = this;
   }
 
   /** Sends raw arguments on the leased connection, through its tracking. */
@@ -210,7 +219,8 @@ export class LeasePool {
   readonly #max: number;
   readonly #idle: LeasableConnection[] = [];
   readonly #leased = new Set<LeasableConnection>();
-  readonly #waiters: Waiter[] = [];
+  /** Callers waiting for a connection, oldest first (a Set keeps insertion order, and removes in O(1)). */
+  readonly #waiters = new Set<Waiter>();
   #used = 0;
   #connecting = 0;
   #state: 'open' | 'closing' | 'closed' = 'open';
@@ -235,7 +245,7 @@ export class LeasePool {
       idle: this.#idle.length,
       leased: this.#leased.size,
       connecting: this.#connecting,
-      pending: this.#waiters.length,
+      pending: this.#waiters.size,
       ...this.#stats,
     };
   }
@@ -263,6 +273,19 @@ export class LeasePool {
     this.#dispatch();
   }
 
+  /**
+   * A lease at once, without waiting or checking, when an idle connection that needs no health
+   * check is there and nobody is queued before the caller; `undefined` otherwise.
+   */
+  tryAcquire(): Lease | undefined {
+    if (this.#state !== 'open' || this.#waiters.size > 0) return undefined;
+    const connection = this.#idle.at(-1);
+    if (!connection?.client.isReady || this.#checkDue(connection)) return undefined;
+    this.#idle.pop();
+    this.#stats.hits++;
+    return this.#lend(connection, true);
+  }
+
   /** Lends a connection: an idle one (checked first if it has been idle long), or a new one. */
   async acquire(options: LeaseOptions = {}): Promise<Lease> {
     let { connection } = this.#grantNow() ?? (await this.#wait(options));
@@ -286,26 +309,22 @@ export class LeasePool {
 
   /**
    * Takes a lease back. A connection with replies still unread, or broken, or past its lifetime
-   * is closed; one whose state the borrower changed is reset first.
+   * is closed; one whose state the borrower changed is reset first (the only case that returns
+   * a promise).
    */
-  async release(lease: Lease, abandon = false): Promise<void> {
-    if (lease.released) return;
+  release(lease: Lease, abandon = false): Promise<void> | undefined {
+    if (lease.released) return undefined;
     lease.released = true;
     const connection = lease.connection;
     this.#leased.delete(connection);
     connection.lastUsedAt = performance.now();
     if (abandon) internals(connection.client)._getQueue().flushAll(new LeaseReleasedError());
     const reusable = !abandon && this.#state === 'open' && connection.client.isReady && connection.pending === 0;
-    if (!reusable) return this.#discard(connection, false);
-    if (connection.lastUsedAt >= connection.expiresAt) return this.#discard(connection, true);
-    try {
-      await this.#restore(connection);
-    } catch (error) {
-      this.#logger.debug({ err: error }, 'Leased Redis connection could not be reset; closing it');
-      return this.#discard(connection, false);
-    }
-    this.#idle.push(connection);
-    this.#dispatch();
+    if (!reusable) this.#discard(connection, false);
+    else if (connection.lastUsedAt >= connection.expiresAt) this.#discard(connection, true);
+    else if (!connection.isClean(this.#settings.redisDb)) return this.#restoreThenKeep(connection);
+    else this.#keep(connection);
+    return undefined;
   }
 
   /** Gives every leased connection its watchdog tick, closes idle and old ones, and tops up the minimum idle. */
@@ -331,7 +350,7 @@ export class LeasePool {
   prewarm(): void {
     while (
       this.#state === 'open' &&
-      this.#waiters.length === 0 &&
+      this.#waiters.size === 0 &&
       this.#idle.length + this.#connecting < this.#minIdle() &&
       this.#used < this.#max
     ) {
@@ -387,7 +406,7 @@ export class LeasePool {
   /** An idle connection or a free slot, if one can be had without queueing behind earlier callers. */
   #grantNow(): Grant | undefined {
     if (this.#state !== 'open') throw new PoolClosedError();
-    if (this.#waiters.length > 0) return undefined;
+    if (this.#waiters.size > 0) return undefined;
     const idle = this.#idle.pop();
     if (idle) return { connection: idle };
     if (this.#used >= this.#max) return undefined;
@@ -405,7 +424,7 @@ export class LeasePool {
       const settle = () => {
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
-        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+        this.#waiters.delete(waiter);
         this.#stats.waitTimeMs += performance.now() - started;
       };
       const waiter: Waiter = {
@@ -426,7 +445,7 @@ export class LeasePool {
         waiter.fail(error);
       }, timeoutMs);
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.#waiters.push(waiter);
+      this.#waiters.add(waiter);
     });
   }
 
@@ -440,8 +459,8 @@ export class LeasePool {
 
   /** Hands freed connections and slots to waiters, first come first served. */
   #dispatch(): void {
-    while (this.#waiters.length > 0 && this.#state === 'open') {
-      const waiter = this.#waiters[0] as Waiter;
+    while (this.#waiters.size > 0 && this.#state === 'open') {
+      const waiter = this.#waiters.values().next().value as Waiter;
       const idle = this.#idle.pop();
       if (idle) waiter.grant({ connection: idle });
       else if (this.#used < this.#max) {
@@ -473,11 +492,16 @@ export class LeasePool {
     }
   }
 
+  /** Whether a connection has been idle longer than `REDIS_HEALTH_CHECK_INTERVAL`. */
+  #checkDue(connection: LeasableConnection): boolean {
+    const intervalMs = this.#settings.redisHealthCheckInterval * 1000;
+    return intervalMs > 0 && performance.now() - connection.lastUsedAt >= intervalMs;
+  }
+
   /** A connection idle longer than `REDIS_HEALTH_CHECK_INTERVAL` answers a PING before it is lent. */
   async #healthy(connection: LeasableConnection): Promise<boolean> {
     if (!connection.client.isReady) return false;
-    const intervalMs = this.#settings.redisHealthCheckInterval * 1000;
-    if (intervalMs === 0 || performance.now() - connection.lastUsedAt < intervalMs) return true;
+    if (!this.#checkDue(connection)) return true;
     try {
       await withTimeout(connection.client.ping(), this.#settings.redisSocketTimeout * 1000);
       return true;
@@ -498,6 +522,21 @@ export class LeasePool {
     if (!fromIdle) connection.lastUsedAt = connection.leasedAt;
     this.#leased.add(connection);
     return new Lease(connection);
+  }
+
+  #keep(connection: LeasableConnection): void {
+    this.#idle.push(connection);
+    this.#dispatch();
+  }
+
+  async #restoreThenKeep(connection: LeasableConnection): Promise<void> {
+    try {
+      await this.#restore(connection);
+    } catch (error) {
+      this.#logger.debug({ err: error }, 'Leased Redis connection could not be reset; closing it');
+      return this.#discard(connection, false);
+    }
+    this.#keep(connection);
   }
 
   /**

@@ -115,7 +115,7 @@ class OpenPool {
 
   /** Runs `use` with a leased connection, and always gives the connection back. */
   async lease<T>(use: (lease: Lease) => Promise<T> | T, options: LeaseOptions = {}): Promise<T> {
-    const lease = await this.leases.acquire(options);
+    const lease = this.leases.tryAcquire() ?? (await this.leases.acquire(options));
     let abandoned = false;
     try {
       const { signal } = options;
@@ -126,7 +126,8 @@ class OpenPool {
         abandoned = true;
       });
     } finally {
-      await this.leases.release(lease, abandoned);
+      const restoring = this.leases.release(lease, abandoned);
+      if (restoring) await restoring;
     }
   }
 
@@ -282,7 +283,7 @@ export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEve
    */
   withConnection<T>(fn: (client: LeasedClient<D>) => Promise<T> | T, options?: LeaseOptions): Promise<T>;
   withConnection<T>(options: LeaseOptions, fn: (client: LeasedClient<D>) => Promise<T> | T): Promise<T>;
-  async withConnection<T>(
+  withConnection<T>(
     first: LeaseOptions | ((client: never) => Promise<T> | T),
     second?: LeaseOptions | ((client: never) => Promise<T> | T),
   ): Promise<T> {
@@ -290,8 +291,10 @@ export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEve
       (client: unknown) => Promise<T> | T,
       LeaseOptions | undefined,
     ];
-    const open = await this.#ensureOpen(undefined);
-    return open.lease((lease) => fn(lease.client), options);
+    const run = (open: OpenPool) => open.lease((lease) => fn(lease.client), options);
+    // An open pool lends at once; otherwise it opens (or finishes closing) first.
+    const open = this.#closing ? undefined : this.#open;
+    return open ? run(open) : this.#ensureOpen(undefined).then(run);
   }
 
   /**

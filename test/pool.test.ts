@@ -403,6 +403,18 @@ describe('closing', () => {
     await assert.rejects(opening, PoolClosedError);
   });
 
+  test('a closed pool leaves nothing behind: leases, idle connections and the subscriber included', () => {
+    const script = new URL('./fixtures/full-close.ts', import.meta.url).pathname;
+    const child = spawnSync(process.execPath, ['--import', 'tsx', script, file.server.url], {
+      env: { PATH: process.env.PATH },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    assert.equal(child.signal, null, `the script had to be killed: it did not exit by itself\n${child.stderr}`);
+    assert.equal(child.status, 0, child.stderr);
+    assert.match(child.stdout, /stats \{"total":[4-9]\}\nresources \[\]/);
+  });
+
   test('close() while opening waits for the connection, then closes it', async () => {
     const pool = new RedisPool({ logger: silent });
     const opening = pool.getClient(settingsFor(file.server.url, { serviceName: 'close-while-opening' }));
