@@ -214,6 +214,10 @@ describe('blocking commands on the shared client run on a lease', () => {
 
       const pipeline = client.multi().rPush('routed:list2', 'y').blPop('routed:list2', 1).execAsPipeline();
       assert.deepEqual(await pipeline, [1, { key: 'routed:list2', element: 'y' }]);
+
+      const leasesBefore = pool.stats().hits + pool.stats().misses;
+      assert.equal(await client.wait(1, 100), 0, 'WAIT for a replica that does not exist times out with 0');
+      assert.equal(pool.stats().hits + pool.stats().misses, leasesBefore + 1, 'WAIT ran on a lease');
     } finally {
       pool.destroy();
     }

@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { blockingTimeoutMs, NEEDS_A_LOOK, STATE_COMMANDS, stateCommand } from '../src/commands.js';
+
+test('every blocking command of the design is recognised, with its own timeout', () => {
+  const cases: [args: string[], ms: number | undefined][] = [
+    [['BLPOP', 'a', 'b', '1.5'], 1500],
+    [['BRPOP', 'a', '2'], 2000],
+    [['BLMOVE', 'a', 'b', 'LEFT', 'RIGHT', '3'], 3000],
+    [['BRPOPLPUSH', 'a', 'b', '4'], 4000],
+    [['BZPOPMIN', 'z', '5'], 5000],
+    [['BZPOPMAX', 'z', '0.25'], 250],
+    [['BLMPOP', '6', '2', 'a', 'b', 'LEFT'], 6000],
+    [['BZMPOP', '7', '1', 'z', 'MIN'], 7000],
+    [['XREAD', 'COUNT', '10', 'BLOCK', '800', 'STREAMS', 's', '$'], 800],
+    [['XREADGROUP', 'GROUP', 'g', 'c', 'BLOCK', '900', 'STREAMS', 's', '>'], 900],
+    [['WAIT', '1', '1000'], 1000],
+    [['WAITAOF', '1', '0', '1100'], 1100],
+    [['blpop', 'a', '0'], Number.POSITIVE_INFINITY],
+    [['WAIT', '1', '0'], Number.POSITIVE_INFINITY],
+    [['XREAD', 'STREAMS', 'BLOCK', '$'], undefined],
+    [['XREAD', 'COUNT', '1', 'STREAMS', 's', '0'], undefined],
+    [['GET', 'BLOCK'], undefined],
+  ];
+  for (const [args, ms] of cases) assert.equal(blockingTimeoutMs(args), ms, args.join(' '));
+  for (const [args, ms] of cases) if (ms !== undefined) assert.ok(NEEDS_A_LOOK.has(String(args[0]).toUpperCase()));
+});
+
+test('connection-state commands are recognised; CLIENT is a state command only for REPLY', () => {
+  for (const name of Object.keys(STATE_COMMANDS).filter((name) => !name.includes(' '))) {
+    assert.equal(stateCommand([name.toLowerCase()]), name);
+  }
+  assert.equal(stateCommand(['CLIENT', 'reply', 'OFF']), 'CLIENT REPLY');
+  assert.equal(stateCommand(['CLIENT', 'GETNAME']), undefined);
+  assert.equal(stateCommand(['GET', 'k']), undefined);
+  assert.equal(stateCommand(['constructor']), undefined, 'not fooled by Object.prototype');
+});
