@@ -8,7 +8,14 @@ import {
   type RedisClientOptions,
   type RedisClientType,
 } from 'redis';
-import { ConnectError, ConnectionRefusedError, ConnectTimeoutError, RedisAuthError, TlsError } from './errors.js';
+import {
+  ClientUsageError,
+  ConnectError,
+  ConnectionRefusedError,
+  ConnectTimeoutError,
+  RedisAuthError,
+  TlsError,
+} from './errors.js';
 import type { Logger } from './logger.js';
 import type { CommonAppSettings } from './settings.js';
 
@@ -60,6 +67,22 @@ interface CommandParser {
 }
 type Transform = (reply: unknown, preserve: unknown, typeMapping: unknown) => unknown;
 export const internals = (client: StringClient) => client as unknown as ClientInternals;
+
+/** Methods of node-redis's client that end or open its connection: the pool's business alone. */
+const LIFECYCLE_METHODS = ['connect', 'close', 'destroy', 'quit', 'QUIT', 'disconnect'] as const;
+
+/**
+ * Makes `facade`'s lifecycle methods throw a `ClientUsageError`: `which` names the client, and
+ * `instead` says what to do.
+ * @example refuseLifecycle(facade, "the pool's shared client: it would affect every caller", 'Use redisPool.close().')
+ */
+export function refuseLifecycle(facade: Record<string, unknown>, which: string, instead: string): void {
+  for (const method of LIFECYCLE_METHODS) {
+    facade[method] = () => {
+      throw new ClientUsageError(`client.${method}() is not available on ${which}. ${instead}`);
+    };
+  }
+}
 
 /** What a connection is for; it shows in `CLIENT LIST` as part of the connection name. */
 export type ConnectionRole = 'shared' | 'lease' | 'subscriber';

@@ -1,12 +1,13 @@
 import { blockingTimeoutMs } from './commands.js';
-import { type ConnectionHooks, connectWithin, createConnection, internals, type StringClient } from './connection.js';
 import {
-  AcquireTimeoutError,
-  ClientUsageError,
-  CommandTimeoutError,
-  LeaseReleasedError,
-  PoolClosedError,
-} from './errors.js';
+  type ConnectionHooks,
+  connectWithin,
+  createConnection,
+  internals,
+  refuseLifecycle,
+  type StringClient,
+} from './connection.js';
+import { AcquireTimeoutError, CommandTimeoutError, LeaseReleasedError, PoolClosedError } from './errors.js';
 import { ReplyMonitor } from './health.js';
 import type { Logger } from './logger.js';
 import type { CommonAppSettings } from './settings.js';
@@ -48,7 +49,6 @@ export interface LeaseStats {
 }
 
 const word = (arg: unknown) => String(arg).toUpperCase();
-const LIFECYCLE_METHODS = ['connect', 'close', 'destroy', 'quit', 'QUIT', 'disconnect'] as const;
 
 /**
  * One connection that can be lent, with what it takes to lend it again safely: when it was made
@@ -149,14 +149,11 @@ class LeasableConnection {
 /** The prototype shared by every lease facade of one connection: lifecycle refusals and MONITOR tracking. */
 function leaseBase(connection: LeasableConnection): StringClient {
   const base = Object.create(connection.client);
-  for (const method of LIFECYCLE_METHODS) {
-    base[method] = () => {
-      throw new ClientUsageError(
-        `client.${method}() is not available on a leased client: the pool owns the connection. ` +
-          'Return from the withConnection() callback to give it back.',
-      );
-    };
-  }
+  refuseLifecycle(
+    base,
+    'a leased client: the pool owns the connection',
+    'Return from the withConnection() callback to give it back.',
+  );
   const monitor = connection.client.monitor;
   base.monitor = base.MONITOR = function (this: StringClient, ...args: unknown[]) {
     connection.monitoring = true;

@@ -5,6 +5,7 @@ import {
   createConnection,
   internals,
   type Reconnect,
+  refuseLifecycle,
   type StringClient,
 } from './connection.js';
 import { ClientUsageError, CommandTimeoutError, PoolClosedError } from './errors.js';
@@ -12,9 +13,6 @@ import { ReplyMonitor } from './health.js';
 import type { Lease } from './leases.js';
 import type { Logger } from './logger.js';
 import type { CommonAppSettings } from './settings.js';
-
-/** Methods of node-redis's client that would end the shared connection for every caller. */
-const LIFECYCLE_METHODS = ['connect', 'close', 'destroy', 'quit', 'QUIT', 'disconnect'] as const;
 
 /** Typed methods that change the connection's state without going through `_executeCommand`. */
 const STATE_METHODS: Record<string, string> = {
@@ -66,14 +64,11 @@ type Batch = readonly { args: readonly unknown[] }[];
  */
 function createFacade(client: StringClient, onLease: OnLease): StringClient {
   const facade = Object.create(client);
-  for (const method of LIFECYCLE_METHODS) {
-    facade[method] = () => {
-      throw new ClientUsageError(
-        `client.${method}() is not available on the pool's shared client: it would affect every caller. ` +
-          'Use redisPool.close() or redisPool.destroy() to end the pool.',
-      );
-    };
-  }
+  refuseLifecycle(
+    facade,
+    "the pool's shared client: it would affect every caller",
+    'Use redisPool.close() or redisPool.destroy() to end the pool.',
+  );
   for (const [method, command] of Object.entries(STATE_METHODS)) {
     facade[method] = () => Promise.reject(refusal(command));
   }
