@@ -1,5 +1,6 @@
 import { blockingTimeoutMs } from './commands.js';
 import {
+  backoffDelay,
   type ConnectionHooks,
   connectWithin,
   createConnection,
@@ -222,6 +223,9 @@ export class LeasePool {
   #connecting = 0;
   #state: 'open' | 'closing' | 'closed' = 'open';
   #lastConnectError: unknown;
+  /** After failed openings, the background top-up waits (capped exponential backoff) before trying again. */
+  #prewarmFailures = 0;
+  #prewarmAfter = 0;
   #drained: (() => void) | undefined;
   readonly #stats = { hits: 0, misses: 0, timeouts: 0, waitCount: 0, waitTimeMs: 0, staleClosed: 0 };
 
@@ -296,12 +300,14 @@ export class LeasePool {
       connection = undefined;
     }
     this.#stats.misses++;
+    let opened: LeasableConnection;
     try {
-      return this.#lend(await this.#open(), false);
+      opened = await this.#open();
     } catch (error) {
       this.giveSlot();
       throw error;
     }
+    return this.#lend(opened, false);
   }
 
   /**
@@ -345,6 +351,7 @@ export class LeasePool {
 
   /** Opens connections in the background until `REDIS_MIN_IDLE_CONNECTIONS` are idle or opening. */
   prewarm(): void {
+    if (performance.now() < this.#prewarmAfter) return;
     while (
       this.#state === 'open' &&
       this.#waiters.size === 0 &&
@@ -354,12 +361,14 @@ export class LeasePool {
       this.#used++;
       this.#open().then(
         (connection) => {
+          this.#prewarmFailures = 0;
           if (this.#state !== 'open') return this.#discard(connection, false);
           this.#idle.push(connection);
           this.#dispatch();
         },
         (error: unknown) => {
           this.#logger.debug({ err: error }, 'Opening an idle Redis connection failed');
+          this.#prewarmAfter = performance.now() + backoffDelay(this.#prewarmFailures++);
           this.giveSlot();
         },
       );
