@@ -20,7 +20,6 @@ export type Verdict = 'ok' | 'hung' | 'check';
  * its own timeout, which `expectSilence()` allows for.
  */
 export class ReplyMonitor {
-  readonly #tickMs: number;
   readonly #checkTicks: number;
   #chunks = 0;
   #chunksAtLastTick = 0;
@@ -34,13 +33,8 @@ export class ReplyMonitor {
    * @param checkIntervalMs `REDIS_HEALTH_CHECK_INTERVAL` in ms; 0 turns idle checks off.
    */
   constructor(timeoutMs: number, checkIntervalMs: number) {
-    this.#tickMs = timeoutMs / TICKS_PER_TIMEOUT;
-    this.#checkTicks = checkIntervalMs > 0 ? Math.max(1, Math.round(checkIntervalMs / this.#tickMs)) : 0;
-  }
-
-  /** How often `tick()` should be called, in ms. */
-  get tickMs(): number {
-    return this.#tickMs;
+    const tickMs = timeoutMs / TICKS_PER_TIMEOUT;
+    this.#checkTicks = checkIntervalMs > 0 ? Math.max(1, Math.round(checkIntervalMs / tickMs)) : 0;
   }
 
   /** Starts counting the replies of `client`; called again for a replacement client. */

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { ConnectionEventName, ConnectionRole, RedisPoolClient, StringClient } from './connection.js';
 import { type AcquireTimeoutError, PoolClosedError, SettingsConflictError } from './errors.js';
+import { TICKS_PER_TIMEOUT } from './health.js';
 import { type LeakReport, type Lease, type LeaseOptions, LeasePool, type LeaseStats } from './leases.js';
 import { createLogger, type Logger } from './logger.js';
 import { CommonAppSettings, type SettingsInput } from './settings.js';
@@ -105,7 +106,7 @@ class OpenPool {
     });
     // The shared connection holds one of the REDIS_MAX_CONNECTIONS slots for as long as the pool is open.
     this.leases.takeSlot();
-    const tickMs = (settings.redisSocketTimeout * 1000) / 20;
+    const tickMs = (settings.redisSocketTimeout * 1000) / TICKS_PER_TIMEOUT;
     this.#ticker = setInterval(() => this.#tick(), tickMs).unref();
   }
 

@@ -112,7 +112,6 @@ export class SharedConnection {
   #client: StringClient;
   #closing: Promise<void> | undefined;
   #closed = false;
-  #replacements = 0;
 
   /** Connects, sends PING, and returns the connection. Rejects with a typed `ConnectError`. */
   static async open(
@@ -164,11 +163,6 @@ export class SharedConnection {
   get state(): SharedState {
     if (this.#closed) return 'closed';
     return this.#client.isReady ? 'ready' : 'reconnecting';
-  }
-
-  /** How many times a hung connection was replaced. */
-  get replacements(): number {
-    return this.#replacements;
   }
 
   /** The monitor's tick: a hung connection is replaced, an idle one is checked with PING. */
@@ -246,7 +240,6 @@ export class SharedConnection {
     internals(hung)._getQueue().flushAll(error);
     hung.destroy();
     if (this.#closing) return;
-    this.#replacements++;
     const next = this.#create('always');
     this.#client = next;
     Object.setPrototypeOf(this.#facade, next);
