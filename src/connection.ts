@@ -11,9 +11,11 @@ import {
 import {
   ClientUsageError,
   ConnectError,
+  ConnectionLostError,
   ConnectionRefusedError,
   ConnectTimeoutError,
   RedisAuthError,
+  RedisPoolError,
   TlsError,
 } from './errors.js';
 import type { Logger } from './logger.js';
@@ -57,8 +59,9 @@ export interface ClientInternals {
   };
   _getQueue(): {
     readonly pendingCount: number;
-    readonly decoder: { write(chunk: Buffer): void };
+    readonly decoder: { write(chunk: Buffer): void; onErrorReply(error: Error): void };
     flushAll(error: Error): void;
+    flushWaitingForReply(error: Error): void;
   };
 }
 interface CommandParser {
@@ -88,13 +91,20 @@ export function refuseLifecycle(facade: Record<string, unknown>, which: string, 
 export type ConnectionRole = 'shared' | 'lease' | 'subscriber';
 
 /**
- * Capped exponential backoff with jitter: 50 ms doubling up to 2 s, each delay drawn between
- * half and all of that, so that many clients do not reconnect in step.
+ * Capped exponential backoff with jitter, in ms: `REDIS_RECONNECT_BASE_DELAY` doubling with each
+ * retry up to `REDIS_RECONNECT_MAX_DELAY`, each delay drawn between half and all of that, so that
+ * many clients do not reconnect in step.
  */
-export function backoffDelay(retries: number): number {
-  const ceiling = Math.min(2000, 50 * 2 ** Math.min(retries, 16));
-  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+export function backoffDelay(retries: number, settings: CommonAppSettings): number {
+  const ceiling = Math.min(
+    settings.redisReconnectMaxDelay,
+    settings.redisReconnectBaseDelay * 2 ** Math.min(retries, 30),
+  );
+  return Math.round((ceiling / 2 + Math.random() * (ceiling / 2)) * 1000);
 }
+
+/** The least wait, in ms, before trying again with credentials the server refused: they rarely fix themselves. */
+export const AUTH_RETRY_FLOOR_MS = 1000;
 
 /** node-redis options for one connection, from the settings. */
 export function clientOptions(settings: CommonAppSettings, role: ConnectionRole): RedisClientOptions {
@@ -120,6 +130,9 @@ export function clientOptions(settings: CommonAppSettings, role: ConnectionRole)
     name: `${settings.serviceName}:${role}:${process.pid}`,
     // Our own watchdog bounds replies at O(1) cost per connection; node-redis's default arms a
     // 5 s timer for every command, which costs most of the throughput at high concurrency.
+    // While a connection is down, the pool decides what waits (see REDIS_OFFLINE_QUEUE); node-redis
+    // would queue without bound.
+    disableOfflineQueue: true,
     commandOptions: {
       timeout: 0,
       ...(settings.redisDecodeResponses ? {} : { typeMapping: BUFFER_TYPE_MAPPING }),
@@ -180,10 +193,17 @@ export function createConnection(
   const options = clientOptions(settings, role);
   options.socket = {
     ...options.socket,
-    reconnectStrategy: (retries) => (established && reconnect !== 'never' ? backoffDelay(retries) : false),
+    reconnectStrategy: (retries, cause) => {
+      if (!established || reconnect === 'never') return false;
+      const delay = backoffDelay(retries, settings);
+      return toConnectError(cause, settings.redisUrl) instanceof RedisAuthError
+        ? Math.max(delay, AUTH_RETRY_FLOOR_MS)
+        : delay;
+    },
   };
   const client = createClient(options) as StringClient;
   installFastPath(client, hooks.intercept);
+  typeLostCommands(client, settings.redisUrl);
   const report = hooks.onEvent ?? (() => undefined);
   client.on('connect', () => report('connect'));
   client.on('reconnecting', () => report('reconnecting'));
@@ -202,6 +222,18 @@ export function createConnection(
     report('error', error);
   });
   return client;
+}
+
+/**
+ * node-redis rejects the commands outstanding on a lost connection with the socket's own error.
+ * Ours say what it means for the caller: `ConnectionLostError`, with that error as its cause.
+ */
+function typeLostCommands(client: StringClient, url: string): void {
+  const queue = internals(client)._getQueue();
+  for (const method of ['flushAll', 'flushWaitingForReply'] as const) {
+    const flush = queue[method].bind(queue);
+    queue[method] = (error) => flush(error instanceof RedisPoolError ? error : new ConnectionLostError(url, error));
+  }
 }
 
 /** node-redis publishes every typed command's reply here when someone listens (tracing, OTel). */

@@ -133,6 +133,50 @@ export class CommandTimeoutError extends RedisPoolError {
 }
 
 /**
+ * The connection a command had been handed to was lost before its reply came (reset, closed by
+ * the server, or the server died). The command is not sent again, because it may not be
+ * idempotent: it may or may not have run. `cause` holds the socket's error.
+ */
+export class ConnectionLostError extends RedisPoolError {
+  override readonly code = 'REDIS_POOL_CONNECTION_LOST';
+  override name = 'ConnectionLostError';
+
+  constructor(url: string, cause: unknown) {
+    const why = cause instanceof Error && cause.message ? ` (${cause.message})` : '';
+    super(
+      `The connection to Redis at ${url} was lost before the reply came${why}. ` +
+        'The command was not resent, because it may not be idempotent: it may or may not have run.',
+      { cause },
+    );
+  }
+}
+
+/** Why a command was refused while Redis could not be reached. */
+export type UnavailableReason =
+  | 'offline-queue-off'
+  | 'offline-queue-full'
+  | 'offline-queue-timeout'
+  | 'connect-backoff';
+
+/**
+ * Redis could not be reached, so the command was never sent: safe to retry. With
+ * `REDIS_OFFLINE_QUEUE=false` this comes at once while the connection is down; with the queue on,
+ * when the queue is full (`REDIS_OFFLINE_QUEUE_SIZE`) or a command has waited
+ * `REDIS_OFFLINE_QUEUE_TIMEOUT`; and from `withConnection()` while opening connections backs off
+ * after a failure. `cause` holds the last error met while connecting.
+ */
+export class RedisUnavailableError extends RedisPoolError {
+  override readonly code = 'REDIS_POOL_UNAVAILABLE';
+  override name = 'RedisUnavailableError';
+  readonly reason: UnavailableReason;
+
+  constructor(url: string, reason: UnavailableReason, detail: string, cause?: unknown) {
+    super(`Redis at ${url} is unavailable and the command was not sent: ${detail}`, { cause });
+    this.reason = reason;
+  }
+}
+
+/**
  * No connection could be lent within `REDIS_POOL_TIMEOUT`: all the pool's connections
  * (`REDIS_MAX_CONNECTIONS`) were in use. The message carries the pool's stats, and `cause` the
  * last error met while opening a connection, if any.

@@ -10,6 +10,7 @@ export {
   CommandTimeoutError,
   ConnectError,
   type ConnectFailure,
+  ConnectionLostError,
   ConnectionRefusedError,
   ConnectTimeoutError,
   LeaseReleasedError,
@@ -18,10 +19,12 @@ export {
   RedisPoolError,
   RedisServerNotFoundError,
   RedisServerStartError,
+  RedisUnavailableError,
   SettingsConflictError,
   SettingsError,
   type SettingsIssue,
   TlsError,
+  type UnavailableReason,
 } from './errors.js';
 export type { LeakReport, LeaseOptions, LeaseStats } from './leases.js';
 export { createLogger, type Logger, type LogMethod } from './logger.js';

@@ -1,5 +1,6 @@
 import { blockingTimeoutMs } from './commands.js';
 import {
+  AUTH_RETRY_FLOOR_MS,
   backoffDelay,
   type ConnectionHooks,
   connectWithin,
@@ -8,7 +9,15 @@ import {
   refuseLifecycle,
   type StringClient,
 } from './connection.js';
-import { AcquireTimeoutError, CommandTimeoutError, LeaseReleasedError, PoolClosedError } from './errors.js';
+import {
+  AcquireTimeoutError,
+  CommandTimeoutError,
+  ConnectionLostError,
+  LeaseReleasedError,
+  PoolClosedError,
+  RedisAuthError,
+  RedisUnavailableError,
+} from './errors.js';
 import { ReplyMonitor } from './health.js';
 import type { Logger } from './logger.js';
 import type { CommonAppSettings } from './settings.js';
@@ -72,6 +81,8 @@ class LeasableConnection {
   repliesOff = false;
   monitoring = false;
   wasReset = false;
+  /** The server answered READONLY: it is a replica now, so the connection is not lent again. */
+  readonly = false;
 
   constructor(client: StringClient, settings: CommonAppSettings, monitor: ReplyMonitor) {
     this.client = client;
@@ -83,7 +94,7 @@ class LeasableConnection {
       lifetimeMs > 0 ? this.lastUsedAt + lifetimeMs * (1 - Math.random() * 0.1) : Number.POSITIVE_INFINITY;
     this.base = leaseBase(this);
     monitor.attach(client);
-    this.#track();
+    this.#track(settings.redisUrl);
   }
 
   get pending(): number {
@@ -114,13 +125,23 @@ class LeasableConnection {
 
   /**
    * Every command path of the lent client ends in `sendCommand`, `_executeMulti` or
-   * `_executePipeline` on the instance; watching them tells what state the borrower left, and
-   * lets a blocking command keep the connection silent for its own timeout.
+   * `_executePipeline` on the instance; watching them tells what state the borrower left, lets a
+   * blocking command keep the connection silent for its own timeout, and turns node-redis's
+   * "client is closed" into `ConnectionLostError` once the connection has dropped.
    */
-  #track(): void {
+  #track(url: string): void {
     const instance = internals(this.client)._self;
+    const lost = () =>
+      Promise.reject(new ConnectionLostError(url, new Error('the leased connection had already closed')));
+    const queue = internals(this.client)._getQueue();
+    const onErrorReply = queue.decoder.onErrorReply;
+    queue.decoder.onErrorReply = (error) => {
+      onErrorReply(error);
+      if (error.message.startsWith('READONLY')) this.readonly = true;
+    };
     const send = instance.sendCommand;
     instance.sendCommand = (args, options) => {
+      if (!this.client.isOpen) return lost();
       const name = word(args[0]);
       if (name === 'WATCH') this.watching = true;
       else if (name === 'UNWATCH') this.watching = false;
@@ -139,11 +160,15 @@ class LeasableConnection {
     };
     const executeMulti = instance._executeMulti as (...args: unknown[]) => Promise<unknown>;
     instance._executeMulti = (...args: unknown[]) => {
+      if (!this.client.isOpen) return lost();
       // EXEC ends a WATCH whatever its outcome.
       const reply = executeMulti.apply(instance, args);
       this.watching = false;
       return reply;
     };
+    const executePipeline = instance._executePipeline as (...args: unknown[]) => Promise<unknown>;
+    instance._executePipeline = (...args: unknown[]) =>
+      this.client.isOpen ? executePipeline.apply(instance, args) : lost();
   }
 }
 
@@ -223,9 +248,13 @@ export class LeasePool {
   #connecting = 0;
   #state: 'open' | 'closing' | 'closed' = 'open';
   #lastConnectError: unknown;
-  /** After failed openings, the background top-up waits (capped exponential backoff) before trying again. */
-  #prewarmFailures = 0;
-  #prewarmAfter = 0;
+  /**
+   * After a failed opening, no connection is opened (for a lease or the idle top-up) until this
+   * time: capped exponential backoff with jitter, so a server that is down or refuses our
+   * credentials meets a few attempts per second, not one per caller.
+   */
+  #openFailures = 0;
+  #openAfter = 0;
   #drained: (() => void) | undefined;
   readonly #stats = { hits: 0, misses: 0, timeouts: 0, waitCount: 0, waitTimeMs: 0, staleClosed: 0 };
 
@@ -302,6 +331,7 @@ export class LeasePool {
     this.#stats.misses++;
     let opened: LeasableConnection;
     try {
+      if (performance.now() < this.#openAfter) throw this.#backingOff();
       opened = await this.#open();
     } catch (error) {
       this.giveSlot();
@@ -322,7 +352,12 @@ export class LeasePool {
     this.#leased.delete(connection);
     connection.lastUsedAt = performance.now();
     if (abandon) internals(connection.client)._getQueue().flushAll(new LeaseReleasedError());
-    const reusable = !abandon && this.#state === 'open' && connection.client.isReady && connection.pending === 0;
+    const reusable =
+      !abandon &&
+      this.#state === 'open' &&
+      connection.client.isReady &&
+      connection.pending === 0 &&
+      !connection.readonly;
     if (!reusable) this.#discard(connection, false);
     else if (connection.lastUsedAt >= connection.expiresAt) this.#discard(connection, true);
     else if (!connection.isClean(this.#settings.redisDb)) return this.#restoreThenKeep(connection);
@@ -351,7 +386,7 @@ export class LeasePool {
 
   /** Opens connections in the background until `REDIS_MIN_IDLE_CONNECTIONS` are idle or opening. */
   prewarm(): void {
-    if (performance.now() < this.#prewarmAfter) return;
+    if (performance.now() < this.#openAfter) return;
     while (
       this.#state === 'open' &&
       this.#waiters.size === 0 &&
@@ -361,14 +396,12 @@ export class LeasePool {
       this.#used++;
       this.#open().then(
         (connection) => {
-          this.#prewarmFailures = 0;
           if (this.#state !== 'open') return this.#discard(connection, false);
           this.#idle.push(connection);
           this.#dispatch();
         },
         (error: unknown) => {
           this.#logger.debug({ err: error }, 'Opening an idle Redis connection failed');
-          this.#prewarmAfter = performance.now() + backoffDelay(this.#prewarmFailures++);
           this.giveSlot();
         },
       );
@@ -481,21 +514,46 @@ export class LeasePool {
     for (const waiter of [...this.#waiters]) waiter.fail(new PoolClosedError());
   }
 
-  /** Opens a connection in a slot the caller already holds, and keeps its error for AcquireTimeoutError. */
+  /** Closes every idle connection: the server they lead to answered READONLY, so it is no longer the primary. */
+  discardIdle(): void {
+    for (const connection of [...this.#idle]) this.#discard(connection, true);
+  }
+
+  /**
+   * Opens a connection in a slot the caller already holds. A failure is kept for
+   * AcquireTimeoutError and starts the back-off before the next attempt.
+   */
   async #open(): Promise<LeasableConnection> {
     this.#connecting++;
     const hooks = this.#events.onEvent ? { onEvent: this.#events.onEvent } : {};
     const client = createConnection(this.#settings, 'lease', this.#logger, 'never', hooks);
     try {
       await connectWithin(client, this.#settings);
+      this.#openFailures = 0;
       const monitor = new ReplyMonitor(this.#settings.redisSocketTimeout * 1000, 0);
       return new LeasableConnection(client, this.#settings, monitor);
     } catch (error) {
       this.#lastConnectError = error;
+      const delay = backoffDelay(this.#openFailures++, this.#settings);
+      this.#openAfter =
+        performance.now() + (error instanceof RedisAuthError ? Math.max(delay, AUTH_RETRY_FLOOR_MS) : delay);
       throw error;
     } finally {
       this.#connecting--;
     }
+  }
+
+  /** Why no connection is opened now: the refused credentials themselves, or the server being unreachable. */
+  #backingOff(): unknown {
+    const last = this.#lastConnectError;
+    if (last instanceof RedisAuthError) return last;
+    const waitMs = Math.ceil(this.#openAfter - performance.now());
+    return new RedisUnavailableError(
+      this.#settings.redisUrl,
+      'connect-backoff',
+      `opening a connection failed moments ago; the next attempt is in ${waitMs} ms (REDIS_RECONNECT_BASE_DELAY, REDIS_RECONNECT_MAX_DELAY)`,
+      last,
+    );
   }
 
   /** Whether a connection has been idle longer than `REDIS_HEALTH_CHECK_INTERVAL`. */

@@ -35,7 +35,11 @@ export interface PoolStats extends LeaseStats {
   max: number;
   /** Times a connection that had been up was up again: node-redis reconnects and replacements. */
   reconnects: number;
-  shared: { state: SharedState; inFlight: number };
+  /**
+   * The shared connection: its state, the commands sent and not yet answered, and those held
+   * while it is down (`REDIS_OFFLINE_QUEUE`).
+   */
+  shared: { state: SharedState; inFlight: number; held: number };
   subscriber: { open: boolean; channels: number; patterns: number };
 }
 
@@ -80,7 +84,11 @@ class OpenPool {
   static async open(settings: CommonAppSettings, logger: Logger, events: EventEmitter<PoolEvents>): Promise<OpenPool> {
     const pool = new OpenPool(settings, logger, events);
     try {
-      pool.#shared = await SharedConnection.open(settings, logger, (use) => pool.lease(use), pool.#reporter('shared'));
+      pool.#shared = await SharedConnection.open(settings, logger, {
+        onLease: (use) => pool.lease(use),
+        onReadonly: () => pool.leases.discardIdle(),
+        onEvent: pool.#reporter('shared'),
+      });
     } catch (error) {
       pool.destroy();
       throw error;
@@ -153,7 +161,7 @@ class OpenPool {
       total: this.leases.used,
       max: this.settings.redisMaxConnections,
       reconnects,
-      shared: { state: this.#shared.state, inFlight: this.#shared.inFlight },
+      shared: { state: this.#shared.state, inFlight: this.#shared.inFlight, held: this.#shared.held },
       subscriber: {
         open: subscriber?.isReady ?? false,
         channels: subscriber?.channels.length ?? 0,
@@ -409,7 +417,7 @@ const CLOSED_STATS: PoolStats = Object.freeze<PoolStats>({
   total: 0,
   max: 0,
   reconnects: 0,
-  shared: { state: 'closed', inFlight: 0 },
+  shared: { state: 'closed', inFlight: 0, held: 0 },
   subscriber: { open: false, channels: 0, patterns: 0 },
 });
 

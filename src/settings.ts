@@ -82,6 +82,27 @@ export interface SettingsInput<D extends boolean = boolean> {
    * with the stack of the code that took it; 0 turns detection off. @default 0
    */
   redisLeakDetectionThreshold?: number | string;
+  /**
+   * `REDIS_RECONNECT_BASE_DELAY`, seconds > 0: the first wait before reconnecting a lost
+   * connection. Each failed attempt doubles it, up to `REDIS_RECONNECT_MAX_DELAY`, and every wait
+   * is drawn at random between half and all of that (jitter). @default 0.05
+   */
+  redisReconnectBaseDelay?: number | string;
+  /**
+   * `REDIS_RECONNECT_MAX_DELAY`, seconds > 0: the longest wait between reconnect attempts, so a
+   * server that comes back is found again within about this long. @default 0.5
+   */
+  redisReconnectMaxDelay?: number | string;
+  /**
+   * `REDIS_OFFLINE_QUEUE`: while the shared connection is down, `true` holds commands until it is
+   * back (bounded by the two settings below); `false` rejects them at once with
+   * `RedisUnavailableError`. @default true
+   */
+  redisOfflineQueue?: boolean | string;
+  /** `REDIS_OFFLINE_QUEUE_SIZE`, integer ≥ 1: commands held at most while down; more are rejected. @default 1000 */
+  redisOfflineQueueSize?: number | string;
+  /** `REDIS_OFFLINE_QUEUE_TIMEOUT`, seconds > 0: how long a held command waits before it is rejected. @default 5 */
+  redisOfflineQueueTimeout?: number | string;
 }
 
 /** Where `loadSettings` reads from, and where its warnings go. */
@@ -198,6 +219,11 @@ const FIELDS = {
   redisIdleTimeout: { env: 'REDIS_IDLE_TIMEOUT', parse: seconds(true) },
   redisMaxLifetime: { env: 'REDIS_MAX_LIFETIME', parse: seconds(true) },
   redisLeakDetectionThreshold: { env: 'REDIS_LEAK_DETECTION_THRESHOLD', parse: seconds(true) },
+  redisReconnectBaseDelay: { env: 'REDIS_RECONNECT_BASE_DELAY', parse: seconds(false) },
+  redisReconnectMaxDelay: { env: 'REDIS_RECONNECT_MAX_DELAY', parse: seconds(false) },
+  redisOfflineQueue: { env: 'REDIS_OFFLINE_QUEUE', parse: boolean },
+  redisOfflineQueueSize: { env: 'REDIS_OFFLINE_QUEUE_SIZE', parse: integer(1) },
+  redisOfflineQueueTimeout: { env: 'REDIS_OFFLINE_QUEUE_TIMEOUT', parse: seconds(false) },
 } satisfies Record<keyof SettingsInput, Field<unknown>>;
 
 type Key = keyof typeof FIELDS;
@@ -217,6 +243,11 @@ export const SETTINGS_DEFAULTS = {
   redisIdleTimeout: 1800,
   redisMaxLifetime: 0,
   redisLeakDetectionThreshold: 0,
+  redisReconnectBaseDelay: 0.05,
+  redisReconnectMaxDelay: 0.5,
+  redisOfflineQueue: true,
+  redisOfflineQueueSize: 1000,
+  redisOfflineQueueTimeout: 5,
 } as const satisfies Parsed;
 
 /** The address used when neither `REDIS_URL` nor the individual fields say otherwise. */
@@ -272,6 +303,11 @@ export class CommonAppSettings<D extends boolean = boolean> {
   declare readonly redisIdleTimeout: number;
   declare readonly redisMaxLifetime: number;
   declare readonly redisLeakDetectionThreshold: number;
+  declare readonly redisReconnectBaseDelay: number;
+  declare readonly redisReconnectMaxDelay: number;
+  declare readonly redisOfflineQueue: boolean;
+  declare readonly redisOfflineQueueSize: number;
+  declare readonly redisOfflineQueueTimeout: number;
   readonly #warnings: readonly string[];
 
   constructor(input: SettingsInput<D> = {}, options: LoadSettingsOptions = {}) {
@@ -396,6 +432,16 @@ function resolveSettings(input: SettingsInput, options: LoadSettingsOptions) {
     });
   }
 
+  const baseDelay = parsed.redisReconnectBaseDelay ?? SETTINGS_DEFAULTS.redisReconnectBaseDelay;
+  const maxDelay = parsed.redisReconnectMaxDelay ?? SETTINGS_DEFAULTS.redisReconnectMaxDelay;
+  if (maxDelay < baseDelay) {
+    issues.push({
+      code: 'conflict',
+      path: 'REDIS_RECONNECT_MAX_DELAY',
+      message: `\`REDIS_RECONNECT_MAX_DELAY\` (${maxDelay} s) must be at least \`REDIS_RECONNECT_BASE_DELAY\` (${baseDelay} s)`,
+    });
+  }
+
   const address = resolveAddress(parsed, candidates, issues);
   // TLS asked for anywhere counts here, so a scheme conflict is not reported twice.
   checkTlsFiles(parsed, address.ssl || parsed.redisSsl === true, issues);
@@ -441,6 +487,11 @@ function resolveSettings(input: SettingsInput, options: LoadSettingsOptions) {
     redisIdleTimeout: parsed.redisIdleTimeout ?? SETTINGS_DEFAULTS.redisIdleTimeout,
     redisMaxLifetime: parsed.redisMaxLifetime ?? SETTINGS_DEFAULTS.redisMaxLifetime,
     redisLeakDetectionThreshold: parsed.redisLeakDetectionThreshold ?? SETTINGS_DEFAULTS.redisLeakDetectionThreshold,
+    redisReconnectBaseDelay: baseDelay,
+    redisReconnectMaxDelay: maxDelay,
+    redisOfflineQueue: parsed.redisOfflineQueue ?? SETTINGS_DEFAULTS.redisOfflineQueue,
+    redisOfflineQueueSize: parsed.redisOfflineQueueSize ?? SETTINGS_DEFAULTS.redisOfflineQueueSize,
+    redisOfflineQueueTimeout: parsed.redisOfflineQueueTimeout ?? SETTINGS_DEFAULTS.redisOfflineQueueTimeout,
   };
   return { values, warnings };
 }

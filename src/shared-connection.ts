@@ -7,11 +7,13 @@ import {
   type Reconnect,
   refuseLifecycle,
   type StringClient,
+  toConnectError,
 } from './connection.js';
-import { ClientUsageError, CommandTimeoutError, PoolClosedError } from './errors.js';
+import { ClientUsageError, CommandTimeoutError, PoolClosedError, RedisAuthError } from './errors.js';
 import { ReplyMonitor } from './health.js';
 import type { Lease } from './leases.js';
 import type { Logger } from './logger.js';
+import { OfflineQueue } from './offline-queue.js';
 import type { CommonAppSettings } from './settings.js';
 
 /** Typed methods that change the connection's state without going through `_executeCommand`. */
@@ -52,6 +54,9 @@ const refusal = (command: string) =>
       `shares. Use ${STATE_COMMANDS[command]}.`,
   );
 
+/** Sends raw arguments the way the shared client does: refused, routed to a lease, held, or sent. */
+type Route = (args: readonly unknown[], options?: unknown) => Promise<unknown>;
+
 /** A multi/pipeline body: node-redis passes its commands as `{ args }`. */
 type Batch = readonly { args: readonly unknown[] }[];
 
@@ -62,7 +67,7 @@ type Batch = readonly { args: readonly unknown[] }[];
  * `withAbortSignal()`, `asap()`, `withCommandOptions()`) from itself rather than from the
  * client instance, so a view kept for later follows a replaced connection too.
  */
-function createFacade(client: StringClient, onLease: OnLease): StringClient {
+function createFacade(client: StringClient, route: Route): StringClient {
   const facade = Object.create(client);
   refuseLifecycle(
     facade,
@@ -72,12 +77,7 @@ function createFacade(client: StringClient, onLease: OnLease): StringClient {
   for (const [method, command] of Object.entries(STATE_METHODS)) {
     facade[method] = () => Promise.reject(refusal(command));
   }
-  facade.sendCommand = function (this: StringClient, args: readonly unknown[], options?: unknown) {
-    const refused = stateCommand(args);
-    if (refused) return Promise.reject(refusal(refused));
-    if (blockingTimeoutMs(args) !== undefined) return onLease((lease) => lease.send(args, options));
-    return internals(this as StringClient)._self.sendCommand(args, options);
-  };
+  facade.sendCommand = route;
   const derive = (from: { _commandOptions?: object }, options: object) => {
     const view = Object.create(from);
     view._commandOptions = { ...from._commandOptions, ...options };
@@ -100,7 +100,8 @@ function createFacade(client: StringClient, onLease: OnLease): StringClient {
  * Its `ReplyMonitor`, ticked by the pool, bounds reply time at O(1) cost and PINGs it when idle.
  * A hung connection has its commands rejected with `CommandTimeoutError` and is replaced by a
  * fresh client, which reconnects with backoff; callers keep the same facade, whose prototype is
- * re-pointed to the new client.
+ * re-pointed to the new client. While the connection is down, commands wait in the
+ * `OfflineQueue`, or are refused at once, as the settings say.
  */
 export class SharedConnection {
   readonly #settings: CommonAppSettings;
@@ -109,7 +110,13 @@ export class SharedConnection {
   readonly #facade: StringClient;
   readonly #monitor: ReplyMonitor;
   readonly #onLease: OnLease;
+  readonly #onReadonly: () => void;
+  readonly #offline: OfflineQueue;
   #client: StringClient;
+  /** Why the connection is down, while it is. */
+  #lastError: unknown;
+  #readonlyStreak = 0;
+  #readonlyAfter = 0;
   #closing: Promise<void> | undefined;
   #closed = false;
 
@@ -117,37 +124,34 @@ export class SharedConnection {
   static async open(
     settings: CommonAppSettings,
     logger: Logger,
-    onLease: OnLease,
-    onEvent?: ConnectionHooks['onEvent'],
+    owner: SharedConnectionOwner,
   ): Promise<SharedConnection> {
-    const connection = new SharedConnection(settings, logger, onLease, onEvent);
+    const connection = new SharedConnection(settings, logger, owner);
     await connectWithin(connection.#client, settings);
     return connection;
   }
 
-  private constructor(
-    settings: CommonAppSettings,
-    logger: Logger,
-    onLease: OnLease,
-    onEvent: ConnectionHooks['onEvent'],
-  ) {
+  private constructor(settings: CommonAppSettings, logger: Logger, owner: SharedConnectionOwner) {
     this.#settings = settings;
     this.#logger = logger;
-    this.#onLease = onLease;
+    this.#onLease = owner.onLease;
+    this.#onReadonly = owner.onReadonly;
+    this.#offline = new OfflineQueue(settings);
     this.#monitor = new ReplyMonitor(settings.redisSocketTimeout * 1000, settings.redisHealthCheckInterval * 1000);
     this.#hooks = {
-      ...(onEvent ? { onEvent } : {}),
-      // Every typed command passes here: one Set lookup, unless it is one to route or refuse.
+      onEvent: (event, error) => {
+        this.#onEvent(event, error);
+        owner.onEvent?.(event, error);
+      },
+      // Every typed command passes here: one readiness check and one Set lookup, unless it is
+      // one to hold, route or refuse.
       intercept: (args, options) => {
-        if (!NEEDS_A_LOOK.has(args[0])) return undefined;
-        const refused = stateCommand(args);
-        if (refused) return Promise.reject(refusal(refused));
-        if (blockingTimeoutMs(args) === undefined) return undefined;
-        return onLease((lease) => lease.send(args, options));
+        if (!this.#client.isReady) return this.#hold(() => this.#route(args, options));
+        return NEEDS_A_LOOK.has(args[0]) ? this.#special(args, options) : undefined;
       },
     };
     this.#client = this.#create('after-ready');
-    this.#facade = createFacade(this.#client, onLease);
+    this.#facade = createFacade(this.#client, (args, options) => this.#route(args, options));
   }
 
   /** The typed node-redis client callers use. */
@@ -160,13 +164,22 @@ export class SharedConnection {
     return internals(this.#client)._getQueue().pendingCount;
   }
 
+  /** Commands waiting for the connection to come back (`REDIS_OFFLINE_QUEUE`). */
+  get held(): number {
+    return this.#offline.size;
+  }
+
   get state(): SharedState {
     if (this.#closed) return 'closed';
     return this.#client.isReady ? 'ready' : 'reconnecting';
   }
 
-  /** The monitor's tick: a hung connection is replaced, an idle one is checked with PING. */
+  /**
+   * The monitor's tick: a hung connection (or a reconnect stuck in its handshake) is replaced,
+   * an idle one is checked with PING, and held commands past their time are rejected.
+   */
   tick(): void {
+    this.#offline.expire(this.#lastError);
     const verdict = this.#monitor.tick(this.inFlight);
     if (verdict === 'hung') this.#replaceHungClient();
     else if (verdict === 'check' && this.#client.isReady) {
@@ -190,19 +203,64 @@ export class SharedConnection {
   destroy(): void {
     this.#closed = true;
     this.#refuseCommands();
-    internals(this.#client)._getQueue().flushAll(new PoolClosedError('The Redis pool was destroyed'));
+    const error = new PoolClosedError('The Redis pool was destroyed');
+    this.#offline.failAll(error);
+    internals(this.#client)._getQueue().flushAll(error);
     this.#client.destroy();
   }
 
   #create(reconnect: Reconnect): StringClient {
     const client = createConnection(this.#settings, 'shared', this.#logger, reconnect, this.#hooks);
     this.#monitor.attach(client);
-    guardBatches(client, this.#onLease);
+    guardBatches(client, this.#onLease, (retry) =>
+      this.#client.isReady
+        ? undefined
+        : this.#hold(() => retry(internals(this.#client)._self as unknown as BatchRunners)),
+    );
+    // READONLY means the server became a replica behind our back (a failover): find the primary again.
+    const decoder = internals(client)._getQueue().decoder;
+    const onErrorReply = decoder.onErrorReply;
+    decoder.onErrorReply = (error) => {
+      onErrorReply(error);
+      if (error.message.startsWith('READONLY') && client === this.#client) this.#reconnectAfterReadonly();
+    };
     return client;
+  }
+
+  /** Sends raw arguments: refused or routed when they must be, held while the connection is down. */
+  #route(args: readonly unknown[], options?: unknown): Promise<unknown> {
+    if (!this.#client.isReady) return this.#hold(() => this.#route(args, options));
+    return this.#special(args, options) ?? internals(this.#client)._self.sendCommand(args, options);
+  }
+
+  /** A refusal for a state command, a lease for a blocking one, `undefined` for the rest. */
+  #special(args: readonly unknown[], options: unknown): Promise<unknown> | undefined {
+    const refused = stateCommand(args);
+    if (refused) return Promise.reject(refusal(refused));
+    if (blockingTimeoutMs(args) === undefined) return undefined;
+    return this.#onLease((lease) => lease.send(args, options));
+  }
+
+  /** Runs `send` once the connection is back, as `REDIS_OFFLINE_QUEUE` allows. */
+  #hold(send: () => Promise<unknown>): Promise<unknown> {
+    if (this.#closed || this.#closing) return Promise.reject(new PoolClosedError());
+    return this.#offline.hold(this.#lastError).then(send);
+  }
+
+  #onEvent(event: string, error: unknown): void {
+    if (event === 'ready') {
+      this.#lastError = undefined;
+      this.#offline.release();
+    } else if (event === 'error') {
+      this.#lastError = toConnectError(error, this.#settings.redisUrl);
+      // Wrong credentials do not fix themselves: waiting commands learn it now, not at their timeout.
+      if (this.#lastError instanceof RedisAuthError) this.#offline.failAll(this.#lastError);
+    }
   }
 
   async #drain(timeoutMs: number | undefined): Promise<void> {
     this.#refuseCommands();
+    this.#offline.failAll(new PoolClosedError('The Redis pool was closed while the command waited for a connection'));
     let timer: NodeJS.Timeout | undefined;
     try {
       // A client whose socket is already shut has nothing to drain, and its close() would throw.
@@ -237,8 +295,34 @@ export class SharedConnection {
     const pending = this.inFlight;
     const error = new CommandTimeoutError(this.#settings.redisUrl, this.#settings.redisSocketTimeout * 1000, pending);
     this.#logger.warn({ err: error, url: this.#settings.redisUrl }, 'Shared Redis connection hung; replacing it');
+    this.#lastError = error;
     internals(hung)._getQueue().flushAll(error);
     hung.destroy();
+    this.#swap();
+  }
+
+  /**
+   * Replaces the client after a READONLY reply, at most once per back-off window (1 s doubling
+   * up to 30 s while READONLY keeps coming), so a server that stays a replica does not make the
+   * pool reconnect in a loop. The old client answers what it has outstanding, then closes.
+   */
+  #reconnectAfterReadonly(): void {
+    const now = performance.now();
+    if (this.#closing || now < this.#readonlyAfter) return;
+    if (now - this.#readonlyAfter > 60_000) this.#readonlyStreak = 0;
+    this.#readonlyAfter = now + Math.min(30_000, 1000 * 2 ** this.#readonlyStreak++);
+    this.#logger.warn(
+      { url: this.#settings.redisUrl },
+      'Redis answered READONLY: the server is now a replica; reconnecting to find the primary',
+    );
+    const old = this.#client;
+    this.#swap();
+    old.close().catch(() => old.destroy());
+    this.#onReadonly();
+  }
+
+  /** Puts a new client behind the facade, connecting with backoff. */
+  #swap(): void {
     if (this.#closing) return;
     const next = this.#create('always');
     this.#client = next;
@@ -247,6 +331,14 @@ export class SharedConnection {
       this.#logger.debug({ err: cause }, 'Replacement Redis connection ended before it was ready');
     });
   }
+}
+
+/** What the shared connection needs from the pool that owns it. */
+export interface SharedConnectionOwner extends Pick<ConnectionHooks, 'onEvent'> {
+  /** Runs blocking commands on a leased connection. */
+  onLease: OnLease;
+  /** The server answered READONLY: other connections to it should go too. */
+  onReadonly: () => void;
 }
 
 /** The first command of a batch that would change the connection's state, if any. */
@@ -259,29 +351,35 @@ function stateCommandIn(commands: Batch): string | undefined {
 }
 
 type BatchRunner = (commands: Batch, ...rest: unknown[]) => Promise<unknown>;
+type BatchRunners = { _executeMulti: BatchRunner; _executePipeline: BatchRunner };
+/** Holds a batch while the connection is down, then `retry`s it on the current client; `undefined` when up. */
+type Gate = (retry: (instance: BatchRunners) => Promise<unknown>) => Promise<unknown> | undefined;
 
 /**
  * `multi()…exec()` and pipelines bypass `_executeCommand`. A batch that would change the shared
  * connection's state is refused; a pipeline with a blocking command runs, whole and in order,
  * on a lease (inside MULTI/EXEC Redis never blocks, so transactions stay shared).
  */
-function guardBatches(client: StringClient, onLease: OnLease): void {
-  const instance = internals(client)._self as unknown as { _executeMulti: BatchRunner; _executePipeline: BatchRunner };
+function guardBatches(client: StringClient, onLease: OnLease, gate: Gate): void {
+  const instance = internals(client)._self as unknown as BatchRunners;
   const executeMulti = instance._executeMulti;
   const executePipeline = instance._executePipeline;
   instance._executeMulti = function (commands, ...rest) {
     const refused = stateCommandIn(commands);
     if (refused) return Promise.reject(refusal(refused));
-    return executeMulti.call(this, commands, ...rest);
+    const held = gate((current) => current._executeMulti(commands, ...rest));
+    return held ?? executeMulti.call(this, commands, ...rest);
   };
   instance._executePipeline = function (commands, ...rest) {
     const refused = stateCommandIn(commands);
     if (refused) return Promise.reject(refusal(refused));
+    const held = gate((current) => current._executePipeline(commands, ...rest));
+    if (held) return held;
     if (!commands.some(({ args }) => blockingTimeoutMs(args) !== undefined)) {
       return executePipeline.call(this, commands, ...rest);
     }
     return onLease((lease) => {
-      const leased = internals(lease.connection.client)._self as unknown as { _executePipeline: BatchRunner };
+      const leased = internals(lease.connection.client)._self as unknown as BatchRunners;
       return leased._executePipeline(commands, ...rest);
     });
   };

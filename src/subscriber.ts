@@ -222,7 +222,7 @@ export class Subscriber {
         this.#client = undefined;
         failed?.destroy();
         this.#logger.debug({ err: error }, 'Reopening the Redis subscriber connection failed; retrying');
-        await sleep(backoffDelay(attempt));
+        await sleep(backoffDelay(attempt, this.#settings));
       }
     }
   }

@@ -8,6 +8,7 @@ import {
   ConnectionRefusedError,
   LeaseReleasedError,
   RedisPool,
+  RedisUnavailableError,
   type SettingsInput,
 } from '../src/index.js';
 import { startRedisServer } from '../src/testing/index.js';
@@ -311,16 +312,30 @@ describe('bounds', () => {
     }
   });
 
-  test('a failed connect rejects the caller at once, and is the cause of a later acquire timeout', async () => {
+  test('a failed connect rejects the caller at once, backs off, and is the cause of a later acquire timeout', async () => {
     const server = await startRedisServer();
-    const pool = await openPool({ redisMaxConnections: 2, redisPoolTimeout: 0.2 }, server.url);
+    const pool = await openPool(
+      { redisMaxConnections: 2, redisPoolTimeout: 0.2, redisReconnectBaseDelay: 0.3, redisReconnectMaxDelay: 0.3 },
+      server.url,
+    );
     try {
       await server.kill();
       await assert.rejects(
         pool.withConnection((client) => client.ping()),
         ConnectionRefusedError,
       );
+      // Within the back-off that follows, no connection is attempted: callers learn why at once.
+      await assert.rejects(
+        pool.withConnection((client) => client.ping()),
+        (error) => {
+          assert.ok(error instanceof RedisUnavailableError);
+          assert.equal(error.reason, 'connect-backoff');
+          assert.ok(error.cause instanceof ConnectionRefusedError);
+          return true;
+        },
+      );
       await server.restart();
+      await sleep(300);
       const { release, done: holding } = await hold(pool);
       await assert.rejects(
         pool.withConnection((client) => client.ping()),
@@ -510,7 +525,7 @@ describe('stats and events', () => {
       assert.equal(stats.timeouts, 1);
       assert.ok(stats.waitTimeMs >= 90);
       assert.deepEqual([stats.total, stats.max, stats.idle, stats.leased, stats.pending], [2, 2, 1, 0, 0]);
-      assert.deepEqual(stats.shared, { state: 'ready', inFlight: 0 });
+      assert.deepEqual(stats.shared, { state: 'ready', inFlight: 0, held: 0 });
     } finally {
       pool.destroy();
     }

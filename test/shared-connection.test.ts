@@ -3,7 +3,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RESP_TYPES } from 'redis';
-import { ClientUsageError, CommandTimeoutError, RedisPool } from '../src/index.js';
+import { ClientUsageError, CommandTimeoutError, RedisPool, RedisUnavailableError } from '../src/index.js';
 import { startRedisServer } from '../src/testing/index.js';
 import { connectionsNamed, serverForFile, settingsFor, silent, timed } from './helpers.js';
 
@@ -88,7 +88,9 @@ describe('REDIS_SOCKET_TIMEOUT on a frozen server', () => {
     const frozen = await startRedisServer();
     const pool = new RedisPool({ logger: silent });
     try {
-      const client = await pool.getClient(settingsFor(frozen.url, { redisSocketTimeout: timeoutMs / 1000 }));
+      const client = await pool.getClient(
+        settingsFor(frozen.url, { redisSocketTimeout: timeoutMs / 1000, redisOfflineQueueTimeout: timeoutMs / 1000 }),
+      );
       const buffersView = client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
       await client.set('before-freeze', 'ok');
       frozen.pause();
@@ -105,9 +107,13 @@ describe('REDIS_SOCKET_TIMEOUT on a frozen server', () => {
         assert.ok(ms <= timeoutMs * 1.1 + 400, `rejected late, after ${ms} ms`);
       }
 
-      // Commands sent while the server is still frozen are bounded the same way.
+      // Commands sent while the server is still frozen wait for a connection that cannot be made,
+      // bounded by REDIS_OFFLINE_QUEUE_TIMEOUT, and were never sent.
       const later = await timed(client.ping());
-      assert.ok((later.outcome as PromiseRejectedResult).reason instanceof CommandTimeoutError);
+      const error = (later.outcome as PromiseRejectedResult).reason;
+      assert.ok(error instanceof RedisUnavailableError, String(error));
+      assert.equal(error.reason, 'offline-queue-timeout');
+      assert.ok(later.ms <= timeoutMs * 1.1 + 400, `rejected late, after ${later.ms} ms`);
 
       frozen.resume();
       // The same client object serves again once the server thaws: no restart, no new getClient().

@@ -2,4 +2,5 @@
  * Real Redis servers for tests: `@refactorizado/redis-pool/testing`. Every helper runs the
  * system's own `redis-server` on a free loopback port; nothing is mocked.
  */
+export { type FaultMode, type FaultProxy, type FaultProxyOptions, startFaultProxy } from './fault-proxy.js';
 export { type RedisServer, type RedisServerOptions, startRedisServer } from './redis-server.js';
