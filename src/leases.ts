@@ -331,7 +331,10 @@ export class LeasePool {
     this.#stats.misses++;
     let opened: LeasableConnection;
     try {
-      if (performance.now() < this.#openAfter) throw this.#backingOff();
+      // While openings fail, one attempt at a time probes the server once the back-off has passed.
+      if (this.#openFailures > 0 && (performance.now() < this.#openAfter || this.#connecting > 0)) {
+        throw this.#backingOff();
+      }
       opened = await this.#open();
     } catch (error) {
       this.giveSlot();
@@ -386,7 +389,7 @@ export class LeasePool {
 
   /** Opens connections in the background until `REDIS_MIN_IDLE_CONNECTIONS` are idle or opening. */
   prewarm(): void {
-    if (performance.now() < this.#openAfter) return;
+    if (this.#openFailures > 0 && (performance.now() < this.#openAfter || this.#connecting > 0)) return;
     while (
       this.#state === 'open' &&
       this.#waiters.size === 0 &&
@@ -514,6 +517,23 @@ export class LeasePool {
     for (const waiter of [...this.#waiters]) waiter.fail(new PoolClosedError());
   }
 
+  /**
+   * Notes a failed connection attempt, here or on another of the pool's connections: it is kept
+   * for AcquireTimeoutError, and no connection is opened until the back-off has passed.
+   */
+  connectFailed(error: unknown): void {
+    this.#lastConnectError = error;
+    const delay = backoffDelay(this.#openFailures++, this.#settings);
+    this.#openAfter =
+      performance.now() + (error instanceof RedisAuthError ? Math.max(delay, AUTH_RETRY_FLOOR_MS) : delay);
+  }
+
+  /** Notes that a connection to the server was just made: openings need not back off any more. */
+  connectSucceeded(): void {
+    this.#openFailures = 0;
+    this.#openAfter = 0;
+  }
+
   /** Closes every idle connection: the server they lead to answered READONLY, so it is no longer the primary. */
   discardIdle(): void {
     for (const connection of [...this.#idle]) this.#discard(connection, true);
@@ -529,14 +549,11 @@ export class LeasePool {
     const client = createConnection(this.#settings, 'lease', this.#logger, 'never', hooks);
     try {
       await connectWithin(client, this.#settings);
-      this.#openFailures = 0;
+      this.connectSucceeded();
       const monitor = new ReplyMonitor(this.#settings.redisSocketTimeout * 1000, 0);
       return new LeasableConnection(client, this.#settings, monitor);
     } catch (error) {
-      this.#lastConnectError = error;
-      const delay = backoffDelay(this.#openFailures++, this.#settings);
-      this.#openAfter =
-        performance.now() + (error instanceof RedisAuthError ? Math.max(delay, AUTH_RETRY_FLOOR_MS) : delay);
+      this.connectFailed(error);
       throw error;
     } finally {
       this.#connecting--;
@@ -547,11 +564,12 @@ export class LeasePool {
   #backingOff(): unknown {
     const last = this.#lastConnectError;
     if (last instanceof RedisAuthError) return last;
-    const waitMs = Math.ceil(this.#openAfter - performance.now());
+    const waitMs = Math.max(0, Math.ceil(this.#openAfter - performance.now()));
     return new RedisUnavailableError(
       this.#settings.redisUrl,
       'connect-backoff',
-      `opening a connection failed moments ago; the next attempt is in ${waitMs} ms (REDIS_RECONNECT_BASE_DELAY, REDIS_RECONNECT_MAX_DELAY)`,
+      `opening a connection failed moments ago; the next attempt is in ${waitMs} ms or under way ` +
+        '(REDIS_RECONNECT_BASE_DELAY, REDIS_RECONNECT_MAX_DELAY)',
       last,
     );
   }

@@ -87,6 +87,7 @@ class OpenPool {
       pool.#shared = await SharedConnection.open(settings, logger, {
         onLease: (use) => pool.lease(use),
         onReadonly: () => pool.leases.discardIdle(),
+        onConnectOutcome: (error) => (error ? pool.leases.connectFailed(error) : pool.leases.connectSucceeded()),
         onEvent: pool.#reporter('shared'),
       });
     } catch (error) {

@@ -110,7 +110,7 @@ export class SharedConnection {
   readonly #facade: StringClient;
   readonly #monitor: ReplyMonitor;
   readonly #onLease: OnLease;
-  readonly #onReadonly: () => void;
+  readonly #owner: SharedConnectionOwner;
   readonly #offline: OfflineQueue;
   #client: StringClient;
   /** Why the connection is down, while it is. */
@@ -135,7 +135,7 @@ export class SharedConnection {
     this.#settings = settings;
     this.#logger = logger;
     this.#onLease = owner.onLease;
-    this.#onReadonly = owner.onReadonly;
+    this.#owner = owner;
     this.#offline = new OfflineQueue(settings);
     this.#monitor = new ReplyMonitor(settings.redisSocketTimeout * 1000, settings.redisHealthCheckInterval * 1000);
     this.#hooks = {
@@ -251,10 +251,15 @@ export class SharedConnection {
     if (event === 'ready') {
       this.#lastError = undefined;
       this.#offline.release();
+      this.#owner.onConnectOutcome(undefined);
     } else if (event === 'error') {
       this.#lastError = toConnectError(error, this.#settings.redisUrl);
-      // Wrong credentials do not fix themselves: waiting commands learn it now, not at their timeout.
-      if (this.#lastError instanceof RedisAuthError) this.#offline.failAll(this.#lastError);
+      // Wrong credentials do not fix themselves: waiting commands learn it now, not at their
+      // timeout, and the pool stops opening connections that would meet the same refusal.
+      if (this.#lastError instanceof RedisAuthError) {
+        this.#offline.failAll(this.#lastError);
+        this.#owner.onConnectOutcome(this.#lastError);
+      }
     }
   }
 
@@ -318,7 +323,7 @@ export class SharedConnection {
     const old = this.#client;
     this.#swap();
     old.close().catch(() => old.destroy());
-    this.#onReadonly();
+    this.#owner.onReadonly();
   }
 
   /** Puts a new client behind the facade, connecting with backoff. */
@@ -339,6 +344,8 @@ export interface SharedConnectionOwner extends Pick<ConnectionHooks, 'onEvent'> 
   onLease: OnLease;
   /** The server answered READONLY: other connections to it should go too. */
   onReadonly: () => void;
+  /** The connection is ready again (`undefined`), or reconnecting met refused credentials. */
+  onConnectOutcome: (error: RedisAuthError | undefined) => void;
 }
 
 /** The first command of a batch that would change the connection's state, if any. */
