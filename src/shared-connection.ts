@@ -109,7 +109,6 @@ export class SharedConnection {
   readonly #hooks: ConnectionHooks;
   readonly #facade: StringClient;
   readonly #monitor: ReplyMonitor;
-  readonly #onLease: OnLease;
   readonly #owner: SharedConnectionOwner;
   readonly #offline: OfflineQueue;
   #client: StringClient;
@@ -134,7 +133,6 @@ export class SharedConnection {
   private constructor(settings: CommonAppSettings, logger: Logger, owner: SharedConnectionOwner) {
     this.#settings = settings;
     this.#logger = logger;
-    this.#onLease = owner.onLease;
     this.#owner = owner;
     this.#offline = new OfflineQueue(settings);
     this.#monitor = new ReplyMonitor(settings.redisSocketTimeout * 1000, settings.redisHealthCheckInterval * 1000);
@@ -212,7 +210,7 @@ export class SharedConnection {
   #create(reconnect: Reconnect): StringClient {
     const client = createConnection(this.#settings, 'shared', this.#logger, reconnect, this.#hooks);
     this.#monitor.attach(client);
-    guardBatches(client, this.#onLease, (retry) =>
+    guardBatches(client, this.#owner.onLease, (retry) =>
       this.#client.isReady
         ? undefined
         : this.#hold(() => retry(internals(this.#client)._self as unknown as BatchRunners)),
@@ -238,7 +236,7 @@ export class SharedConnection {
     const refused = stateCommand(args);
     if (refused) return Promise.reject(refusal(refused));
     if (blockingTimeoutMs(args) === undefined) return undefined;
-    return this.#onLease((lease) => lease.send(args, options));
+    return this.#owner.onLease((lease) => lease.send(args, options));
   }
 
   /** Runs `send` once the connection is back, as `REDIS_OFFLINE_QUEUE` allows. */
