@@ -80,6 +80,17 @@ describe('malformed settings: each is a SettingsError naming the variable', () =
     ],
     ['pool timeout 0', { REDIS_POOL_TIMEOUT: '0' }, 'REDIS_POOL_TIMEOUT'],
     ['pool timeout as a word', { REDIS_POOL_TIMEOUT: 'forever' }, 'REDIS_POOL_TIMEOUT'],
+    ['reconnect base delay 0', { REDIS_RECONNECT_BASE_DELAY: '0' }, 'REDIS_RECONNECT_BASE_DELAY'],
+    ['reconnect max delay as a word', { REDIS_RECONNECT_MAX_DELAY: 'soon' }, 'REDIS_RECONNECT_MAX_DELAY'],
+    [
+      'reconnect max delay below the base',
+      { REDIS_RECONNECT_BASE_DELAY: '2', REDIS_RECONNECT_MAX_DELAY: '1' },
+      'REDIS_RECONNECT_MAX_DELAY',
+    ],
+    ['offline queue neither on nor off', { REDIS_OFFLINE_QUEUE: 'maybe' }, 'REDIS_OFFLINE_QUEUE'],
+    ['offline queue size 0', { REDIS_OFFLINE_QUEUE_SIZE: '0' }, 'REDIS_OFFLINE_QUEUE_SIZE'],
+    ['offline queue size 1.5', { REDIS_OFFLINE_QUEUE_SIZE: '1.5' }, 'REDIS_OFFLINE_QUEUE_SIZE'],
+    ['offline queue timeout negative', { REDIS_OFFLINE_QUEUE_TIMEOUT: '-1' }, 'REDIS_OFFLINE_QUEUE_TIMEOUT'],
     ['unknown log level', { LOG_LEVEL: 'VERBOSE' }, 'LOG_LEVEL'],
     ['numeric log level', { LOG_LEVEL: '5' }, 'LOG_LEVEL'],
     ['service name with a space', { SERVICE_NAME: 'my service' }, 'SERVICE_NAME'],
@@ -255,12 +266,22 @@ test("values are parsed with the Python services' units and words", () => {
     REDIS_SOCKET_KEEPALIVE: 'no',
     REDIS_SOCKET_TIMEOUT: '0.5',
     REDIS_HEALTH_CHECK_INTERVAL: '0',
+    REDIS_RECONNECT_BASE_DELAY: '0.1',
+    REDIS_RECONNECT_MAX_DELAY: '2',
+    REDIS_OFFLINE_QUEUE: 'off',
+    REDIS_OFFLINE_QUEUE_SIZE: '50',
+    REDIS_OFFLINE_QUEUE_TIMEOUT: '0.25',
   });
   assert.equal(settings.logLevel, 'warn');
   assert.equal(settings.redisDecodeResponses, false);
   assert.equal(settings.redisSocketKeepalive, false);
   assert.equal(settings.redisSocketTimeout, 0.5);
   assert.equal(settings.redisHealthCheckInterval, 0);
+  assert.equal(settings.redisReconnectBaseDelay, 0.1);
+  assert.equal(settings.redisReconnectMaxDelay, 2);
+  assert.equal(settings.redisOfflineQueue, false);
+  assert.equal(settings.redisOfflineQueueSize, 50);
+  assert.equal(settings.redisOfflineQueueTimeout, 0.25);
   assert.equal(load({ LOG_LEVEL: 'CRITICAL' }).logLevel, 'fatal');
 });
 

@@ -3,8 +3,8 @@ import { existsSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { test } from 'node:test';
 import { RedisServerNotFoundError, RedisServerStartError } from '../src/index.js';
-import { startRedisServer } from '../src/testing/index.js';
-import { admin } from './helpers.js';
+import { startFaultProxy, startRedisServer } from '../src/testing/index.js';
+import { admin, timed } from './helpers.js';
 
 /** Sends an inline PING on a raw socket and returns the first reply, or `undefined` after `waitMs`. */
 function rawPing(port: number, waitMs = 300): Promise<string | undefined> {
@@ -126,4 +126,47 @@ test('a taken port is a start error that names it', async () => {
     await first.stop();
   }
   assert.equal(existsSync(`/proc/${first.pid}`), false);
+});
+
+test('startFaultProxy forwards, delays, cuts, blackholes and refuses, and restores', async () => {
+  const server = await startRedisServer();
+  const proxy = await startFaultProxy({ target: server.url });
+  try {
+    assert.equal(proxy.url, `redis://127.0.0.1:${proxy.port}`);
+    assert.equal(await rawPing(proxy.port), '+PONG');
+
+    proxy.latency(200);
+    const slow = await timed(rawPing(proxy.port, 2000));
+    assert.equal((slow.outcome as PromiseFulfilledResult<string>).value, '+PONG');
+    assert.ok(slow.ms >= 380, `delayed both ways: ${slow.ms} ms`);
+    await proxy.restore();
+
+    // A cut resets open connections; new ones go through.
+    const open = createConnection({ host: '127.0.0.1', port: proxy.port });
+    const reset = new Promise((resolve) =>
+      open.once('error', (error) => resolve((error as NodeJS.ErrnoException).code)),
+    );
+    await new Promise((resolve) => open.once('connect', resolve));
+    // The earlier connections close asynchronously; wait until only this one is left.
+    for (let i = 0; i < 50 && proxy.connections !== 1; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(proxy.connections, 1);
+    proxy.cut();
+    assert.equal(await reset, 'ECONNRESET');
+    assert.equal(await rawPing(proxy.port), '+PONG');
+
+    proxy.blackhole();
+    assert.equal(proxy.mode, 'blackhole');
+    assert.equal(await rawPing(proxy.port), undefined, 'accepted, never answered');
+    await proxy.restore();
+    assert.equal(await rawPing(proxy.port), '+PONG');
+
+    await proxy.refuse();
+    assert.equal(await rawPing(proxy.port), 'error ECONNREFUSED');
+    await proxy.restore();
+    assert.equal(proxy.mode, 'forward');
+    assert.equal(await rawPing(proxy.port), '+PONG');
+  } finally {
+    await proxy.stop();
+    await server.stop();
+  }
 });

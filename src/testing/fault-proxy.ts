@@ -103,7 +103,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
   const resetAll = () => {
     for (const { client, upstream } of [...pairs]) {
-      client.resetAndDestroy();
+      if (!client.destroyed) client.resetAndDestroy();
       upstream.destroy();
     }
   };
