@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorReply } from 'redis';
-import { RedisAuthError, RedisPool, RedisUnavailableError } from '../src/index.js';
+import { ConnectionLostError, RedisAuthError, RedisPool, RedisUnavailableError } from '../src/index.js';
 import { startFaultProxy, startRedisServer } from '../src/testing/index.js';
 import { admin, infoNumber, settingsFor, silent, timed } from './helpers.js';
 import {
@@ -162,6 +162,35 @@ describe('chaos against real servers', () => {
       await server.stop();
     }
   });
+});
+
+test('a leased connection that drops: the command in flight and the ones after reject with ConnectionLostError', async () => {
+  const server = await startRedisServer();
+  const observer = await admin(server.url);
+  const pool = new RedisPool<true>({ logger: silent });
+  try {
+    await pool.getClient(settingsFor(server.url, { serviceName: 'dropped' }));
+    await pool.withConnection(async (lease) => {
+      const blocked = assert.rejects(lease.blPop('never-pushed', 0), (error) => {
+        assert.ok(error instanceof ConnectionLostError, String(error));
+        assert.equal(error.code, 'REDIS_POOL_CONNECTION_LOST');
+        assert.match(error.message, /may or may not have run/);
+        assert.ok(error.cause, 'carries the socket error');
+        return true;
+      });
+      await sleep(50);
+      await observer.sendCommand(['CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes']);
+      await blocked;
+      await assert.rejects(lease.get('k'), ConnectionLostError);
+      await assert.rejects(lease.multi().set('k', 'v').exec(), ConnectionLostError);
+    });
+    // The broken connection was closed, not lent again.
+    assert.equal(await pool.withConnection((lease) => lease.ping()), 'PONG');
+  } finally {
+    pool.destroy();
+    observer.destroy();
+    await server.stop();
+  }
 });
 
 describe('offline queue (REDIS_OFFLINE_QUEUE)', () => {
