@@ -164,6 +164,36 @@ describe('chaos against real servers', () => {
   });
 });
 
+test('a command whose reply is lost with the connection is rejected, never resent: INCR runs once', async () => {
+  const server = await startRedisServer();
+  const proxy = await startFaultProxy({ target: server.url });
+  const observer = await admin(server.url);
+  const pool = new RedisPool<true>({ logger: silent });
+  try {
+    const client = await pool.getClient(settingsFor(proxy.url));
+    // The INCR reaches the server after 300 ms and its reply would come back 300 ms later; the
+    // connection is cut in between, so the server has run it and the caller never hears.
+    proxy.latency(300);
+    const incr = client.incr('counter').then(
+      () => 'acknowledged',
+      (error: unknown) => error,
+    );
+    await sleep(450);
+    assert.equal(await observer.get('counter'), '1', 'the server ran it');
+    proxy.cut();
+    const error = await incr;
+    assert.ok(error instanceof ConnectionLostError, String(error));
+    await proxy.restore();
+    assert.equal(await client.get('counter'), '1', 'and it was not sent again after the reconnect');
+    assert.equal(await client.incr('counter'), 2);
+  } finally {
+    pool.destroy();
+    observer.destroy();
+    await proxy.stop();
+    await server.stop();
+  }
+});
+
 test('a leased connection that drops: the command in flight and the ones after reject with ConnectionLostError', async () => {
   const server = await startRedisServer();
   const observer = await admin(server.url);
