@@ -19,7 +19,7 @@ import {
   TlsError,
 } from './errors.js';
 import type { Logger } from './logger.js';
-import type { CommonAppSettings } from './settings.js';
+import type { CommonAppSettings, NodeAddress } from './settings.js';
 
 /** node-redis's type mapping that turns every string reply into a Buffer. */
 export type BufferTypeMapping = {
@@ -106,8 +106,12 @@ export function backoffDelay(retries: number, settings: CommonAppSettings): numb
 /** The least wait, in ms, before trying again with credentials the server refused: they rarely fix themselves. */
 export const AUTH_RETRY_FLOOR_MS = 1000;
 
-/** node-redis options for one connection, from the settings. */
-export function clientOptions(settings: CommonAppSettings, role: ConnectionRole): RedisClientOptions {
+/** node-redis options for one connection, from the settings, to `address` if given (sentinel mode's primary). */
+export function clientOptions(
+  settings: CommonAppSettings,
+  role: ConnectionRole,
+  address: NodeAddress | undefined = undefined,
+): RedisClientOptions {
   const socketCommon = {
     connectTimeout: settings.redisSocketConnectTimeout * 1000,
     noDelay: true,
@@ -116,8 +120,8 @@ export function clientOptions(settings: CommonAppSettings, role: ConnectionRole)
     ? { ...socketCommon, path: settings.redisSocketPath, tls: false as const }
     : {
         ...socketCommon,
-        host: settings.redisHost,
-        port: settings.redisPort,
+        host: address?.host ?? settings.redisHost,
+        port: address?.port ?? settings.redisPort,
         keepAlive: settings.redisSocketKeepalive,
         keepAliveInitialDelay: settings.redisSocketKeepaliveInitialDelay * 1000,
         ...(settings.redisSsl ? tlsOptions(settings) : {}),
@@ -147,7 +151,7 @@ function tlsOptions(settings: CommonAppSettings) {
   const read = (path: string | undefined) => (path === undefined ? undefined : readFileSync(path));
   return {
     tls: true as const,
-    servername: settings.redisHost,
+    servername: settings.redisSentinels ? undefined : settings.redisHost,
     ca: read(settings.redisSslCaCerts),
     cert: read(settings.redisSslCertfile),
     key: read(settings.redisSslKeyfile),
@@ -175,6 +179,8 @@ export interface ConnectionHooks {
    * on this connection, or `undefined` to send it.
    */
   intercept?: (args: readonly unknown[], options: unknown) => Promise<unknown> | undefined;
+  /** Where to connect instead of the settings' address: sentinel mode's current primary. */
+  address?: NodeAddress | undefined;
 }
 
 /**
@@ -190,7 +196,7 @@ export function createConnection(
   hooks: ConnectionHooks = {},
 ): StringClient {
   let established = reconnect === 'always';
-  const options = clientOptions(settings, role);
+  const options = clientOptions(settings, role, hooks.address);
   options.socket = {
     ...options.socket,
     reconnectStrategy: (retries, cause) => {

@@ -20,7 +20,8 @@ import {
 } from './errors.js';
 import { ReplyMonitor } from './health.js';
 import type { Logger } from './logger.js';
-import type { CommonAppSettings } from './settings.js';
+import type { Target } from './sentinel.js';
+import type { CommonAppSettings, NodeAddress } from './settings.js';
 
 /** Options of `withConnection()`. */
 export interface LeaseOptions {
@@ -84,8 +85,17 @@ class LeasableConnection {
   /** The server answered READONLY: it is a replica now, so the connection is not lent again. */
   readonly = false;
 
-  constructor(client: StringClient, settings: CommonAppSettings, monitor: ReplyMonitor) {
+  /** Where it is connected: a failover makes it stale. */
+  readonly address: NodeAddress | undefined;
+
+  constructor(
+    client: StringClient,
+    settings: CommonAppSettings,
+    monitor: ReplyMonitor,
+    address: NodeAddress | undefined,
+  ) {
     this.client = client;
+    this.address = address;
     this.monitor = monitor;
     this.selectedDb = settings.redisDb;
     const lifetimeMs = settings.redisMaxLifetime * 1000;
@@ -239,6 +249,7 @@ export class LeasePool {
   readonly #settings: CommonAppSettings;
   readonly #logger: Logger;
   readonly #events: LeaseEvents;
+  readonly #target: Target;
   readonly #max: number;
   readonly #idle: LeasableConnection[] = [];
   readonly #leased = new Set<LeasableConnection>();
@@ -258,10 +269,11 @@ export class LeasePool {
   #drained: (() => void) | undefined;
   readonly #stats = { hits: 0, misses: 0, timeouts: 0, waitCount: 0, waitTimeMs: 0, staleClosed: 0 };
 
-  constructor(settings: CommonAppSettings, logger: Logger, events: LeaseEvents) {
+  constructor(settings: CommonAppSettings, logger: Logger, events: LeaseEvents, target: Target) {
     this.#settings = settings;
     this.#logger = logger;
     this.#events = events;
+    this.#target = target;
     this.#max = settings.redisMaxConnections;
   }
 
@@ -310,7 +322,7 @@ export class LeasePool {
   tryAcquire(): Lease | undefined {
     if (this.#state !== 'open' || this.#waiters.size > 0) return undefined;
     const connection = this.#idle.at(-1);
-    if (!connection?.client.isReady || this.#checkDue(connection)) return undefined;
+    if (!connection?.client.isReady || this.#checkDue(connection) || !this.#isCurrent(connection)) return undefined;
     this.#idle.pop();
     this.#stats.hits++;
     return this.#lend(connection, true);
@@ -534,7 +546,7 @@ export class LeasePool {
     this.#openAfter = 0;
   }
 
-  /** Closes every idle connection: the server they lead to answered READONLY, so it is no longer the primary. */
+  /** Closes every idle connection: the server they lead to is no longer the primary (READONLY, or a failover). */
   discardIdle(): void {
     for (const connection of [...this.#idle]) this.#discard(connection, true);
   }
@@ -545,13 +557,15 @@ export class LeasePool {
    */
   async #open(): Promise<LeasableConnection> {
     this.#connecting++;
-    const hooks = this.#events.onEvent ? { onEvent: this.#events.onEvent } : {};
+    const { host, port } = this.#target;
+    const address = host === undefined || port === undefined ? undefined : { host, port };
+    const hooks = { ...(this.#events.onEvent ? { onEvent: this.#events.onEvent } : {}), address };
     const client = createConnection(this.#settings, 'lease', this.#logger, 'never', hooks);
     try {
       await connectWithin(client, this.#settings);
       this.connectSucceeded();
       const monitor = new ReplyMonitor(this.#settings.redisSocketTimeout * 1000, 0);
-      return new LeasableConnection(client, this.#settings, monitor);
+      return new LeasableConnection(client, this.#settings, monitor, address);
     } catch (error) {
       this.connectFailed(error);
       throw error;
@@ -574,6 +588,11 @@ export class LeasePool {
     );
   }
 
+  /** Whether a connection leads where the pool's connections go now (not to a primary failed over from). */
+  #isCurrent(connection: LeasableConnection): boolean {
+    return connection.address === undefined || this.#target.is(connection.address);
+  }
+
   /** Whether a connection has been idle longer than `REDIS_HEALTH_CHECK_INTERVAL`. */
   #checkDue(connection: LeasableConnection): boolean {
     const intervalMs = this.#settings.redisHealthCheckInterval * 1000;
@@ -582,7 +601,7 @@ export class LeasePool {
 
   /** A connection idle longer than `REDIS_HEALTH_CHECK_INTERVAL` answers a PING before it is lent. */
   async #healthy(connection: LeasableConnection): Promise<boolean> {
-    if (!connection.client.isReady) return false;
+    if (!connection.client.isReady || !this.#isCurrent(connection)) return false;
     if (!this.#checkDue(connection)) return true;
     try {
       await withTimeout(connection.client.ping(), this.#settings.redisSocketTimeout * 1000);

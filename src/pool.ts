@@ -4,7 +4,8 @@ import { type AcquireTimeoutError, PoolClosedError, SettingsConflictError } from
 import { TICKS_PER_TIMEOUT } from './health.js';
 import { type LeakReport, type Lease, type LeaseOptions, LeasePool, type LeaseStats } from './leases.js';
 import { createLogger, type Logger } from './logger.js';
-import { CommonAppSettings, type SettingsInput } from './settings.js';
+import { SentinelWatch, Target } from './sentinel.js';
+import { CommonAppSettings, type NodeAddress, type SettingsInput } from './settings.js';
 import { SharedConnection, type SharedState } from './shared-connection.js';
 import { Subscriber } from './subscriber.js';
 
@@ -76,6 +77,8 @@ class OpenPool {
   readonly leases: LeasePool;
   readonly #events: EventEmitter<PoolEvents>;
   readonly #ticker: NodeJS.Timeout;
+  readonly #target: Target;
+  #sentinel: SentinelWatch | undefined;
   #shared!: SharedConnection;
   #subscriber: Subscriber | undefined;
   /** Readies seen per role; each after the first is a reconnect. */
@@ -84,7 +87,14 @@ class OpenPool {
   static async open(settings: CommonAppSettings, logger: Logger, events: EventEmitter<PoolEvents>): Promise<OpenPool> {
     const pool = new OpenPool(settings, logger, events);
     try {
+      if (settings.redisSentinels) {
+        const { watch, primary } = await SentinelWatch.open(settings, logger, (address) => pool.#failedOver(address));
+        pool.#sentinel = watch;
+        pool.#target.host = primary.host;
+        pool.#target.port = primary.port;
+      }
       pool.#shared = await SharedConnection.open(settings, logger, {
+        target: pool.#target,
         onLease: (use) => pool.lease(use),
         onReadonly: () => pool.leases.discardIdle(),
         onConnectOutcome: (error) => (error ? pool.leases.connectFailed(error) : pool.leases.connectSucceeded()),
@@ -102,17 +112,23 @@ class OpenPool {
     this.settings = settings;
     this.logger = logger;
     this.#events = events;
-    this.leases = new LeasePool(settings, logger, {
-      onEvent: this.#reporter('lease'),
-      onAcquireTimeout: (error) => events.emit('acquire-timeout', error),
-      onLeak: (report) => {
-        logger.warn(
-          { heldMs: Math.round(report.heldMs), stack: report.stack },
-          'Redis lease held past REDIS_LEAK_DETECTION_THRESHOLD',
-        );
-        events.emit('leak', report);
+    this.#target = new Target(settings);
+    this.leases = new LeasePool(
+      settings,
+      logger,
+      {
+        onEvent: this.#reporter('lease'),
+        onAcquireTimeout: (error) => events.emit('acquire-timeout', error),
+        onLeak: (report) => {
+          logger.warn(
+            { heldMs: Math.round(report.heldMs), stack: report.stack },
+            'Redis lease held past REDIS_LEAK_DETECTION_THRESHOLD',
+          );
+          events.emit('leak', report);
+        },
       },
-    });
+      this.#target,
+    );
     // The shared connection holds one of the REDIS_MAX_CONNECTIONS slots for as long as the pool is open.
     this.leases.takeSlot();
     const tickMs = (settings.redisSocketTimeout * 1000) / TICKS_PER_TIMEOUT;
@@ -147,6 +163,7 @@ class OpenPool {
       this.settings,
       this.logger,
       { reserve: () => this.leases.reserveSlot(), give: () => this.leases.giveSlot() },
+      this.#target,
       this.#reporter('subscriber'),
     );
     return this.#subscriber;
@@ -173,6 +190,7 @@ class OpenPool {
 
   async close(timeoutMs: number | undefined): Promise<void> {
     try {
+      this.#sentinel?.close();
       this.#subscriber?.close();
       await Promise.all([this.#shared.close(timeoutMs), this.leases.close(timeoutMs)]);
     } finally {
@@ -182,9 +200,28 @@ class OpenPool {
 
   destroy(): void {
     clearInterval(this.#ticker);
+    this.#sentinel?.close();
     this.#subscriber?.close();
     this.#shared?.destroy();
     this.leases.destroy();
+  }
+
+  /**
+   * The sentinels announced a new primary: every connection moves there. The shared one and the
+   * subscriber at once (outstanding commands on the old one still get their replies); idle leases
+   * are closed, and leased ones when they come back.
+   */
+  #failedOver(primary: NodeAddress): void {
+    if (this.#target.is(primary)) return;
+    this.logger.warn(
+      { from: `${this.#target.host}:${this.#target.port}`, to: `${primary.host}:${primary.port}` },
+      'The sentinels name a new Redis primary; moving every connection to it',
+    );
+    this.#target.host = primary.host;
+    this.#target.port = primary.port;
+    this.#shared?.moveOn();
+    this.leases.discardIdle();
+    this.#subscriber?.moveOn();
   }
 
   #tick(): void {

@@ -103,6 +103,19 @@ export interface SettingsInput<D extends boolean = boolean> {
   redisOfflineQueueSize?: number | string;
   /** `REDIS_OFFLINE_QUEUE_TIMEOUT`, seconds > 0: how long a held command waits before it is rejected. @default 5 */
   redisOfflineQueueTimeout?: number | string;
+  /**
+   * `REDIS_SENTINELS`: `host:port,host:port` of Redis Sentinels. Selects sentinel mode: the pool
+   * asks them for the primary of `REDIS_SENTINEL_MASTER` and follows its failovers. `REDIS_URL`
+   * then gives only credentials, TLS and database; its host and port are not used.
+   * @example '10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379'
+   */
+  redisSentinels?: string;
+  /** `REDIS_SENTINEL_MASTER`: the name the sentinels monitor the primary under; required with `REDIS_SENTINELS`. */
+  redisSentinelMaster?: string;
+  /** `REDIS_SENTINEL_USERNAME`: the ACL user for the sentinels themselves, when they require one. */
+  redisSentinelUsername?: string;
+  /** `REDIS_SENTINEL_PASSWORD`: the password for the sentinels themselves (`requirepass` in sentinel.conf). */
+  redisSentinelPassword?: string;
 }
 
 /** Where `loadSettings` reads from, and where its warnings go. */
@@ -150,6 +163,25 @@ const toNumber = (raw: unknown): number =>
 
 const text: Parser<string> = (raw) =>
   typeof raw === 'string' && raw.trim() !== '' ? raw : new Expected('a non-empty string');
+
+/** One `host:port` of a node list; IPv6 hosts in brackets. */
+export interface NodeAddress {
+  host: string;
+  port: number;
+}
+
+const nodeList: Parser<readonly NodeAddress[]> = (raw) => {
+  const expected = new Expected('a comma-separated list of host:port, like 10.0.0.1:26379,10.0.0.2:26379');
+  if (typeof raw !== 'string') return expected;
+  const nodes: NodeAddress[] = [];
+  for (const item of raw.split(',')) {
+    const match = /^\s*(\[[0-9a-f:.]+\]|[^\s:[\]]+):(\d{1,5})\s*$/i.exec(item);
+    const port = Number(match?.[2]);
+    if (!match || port < 1 || port > 65535) return expected;
+    nodes.push({ host: (match[1] as string).replace(/^\[|\]$/g, ''), port });
+  }
+  return nodes;
+};
 
 const clientName: Parser<string> = (raw) =>
   typeof raw === 'string' && /^[\x21-\x7e]+$/.test(raw)
@@ -224,6 +256,10 @@ const FIELDS = {
   redisOfflineQueue: { env: 'REDIS_OFFLINE_QUEUE', parse: boolean },
   redisOfflineQueueSize: { env: 'REDIS_OFFLINE_QUEUE_SIZE', parse: integer(1) },
   redisOfflineQueueTimeout: { env: 'REDIS_OFFLINE_QUEUE_TIMEOUT', parse: seconds(false) },
+  redisSentinels: { env: 'REDIS_SENTINELS', parse: nodeList },
+  redisSentinelMaster: { env: 'REDIS_SENTINEL_MASTER', parse: text },
+  redisSentinelUsername: { env: 'REDIS_SENTINEL_USERNAME', parse: text },
+  redisSentinelPassword: { env: 'REDIS_SENTINEL_PASSWORD', parse: text, secret: true },
 } satisfies Record<keyof SettingsInput, Field<unknown>>;
 
 type Key = keyof typeof FIELDS;
@@ -308,6 +344,11 @@ export class CommonAppSettings<D extends boolean = boolean> {
   declare readonly redisOfflineQueue: boolean;
   declare readonly redisOfflineQueueSize: number;
   declare readonly redisOfflineQueueTimeout: number;
+  /** The sentinels, in sentinel mode. */
+  declare readonly redisSentinels: readonly NodeAddress[] | undefined;
+  declare readonly redisSentinelMaster: string | undefined;
+  declare readonly redisSentinelUsername: string | undefined;
+  declare readonly redisSentinelPassword: Secret | undefined;
   readonly #warnings: readonly string[];
 
   constructor(input: SettingsInput<D> = {}, options: LoadSettingsOptions = {}) {
@@ -331,7 +372,12 @@ export class CommonAppSettings<D extends boolean = boolean> {
     const theirs = other as unknown as Record<string, unknown>;
     for (const key of Object.keys(mine)) {
       const value = mine[key];
-      const same = value instanceof Secret ? value.equals(theirs[key] as Secret | undefined) : value === theirs[key];
+      const same =
+        value instanceof Secret
+          ? value.equals(theirs[key] as Secret | undefined)
+          : Array.isArray(value)
+            ? JSON.stringify(value) === JSON.stringify(theirs[key])
+            : value === theirs[key];
       // redisSocketPath is the only resolved value without a variable of its own; it comes from REDIS_URL.
       const name = key in FIELDS ? FIELDS[key as Key].env : 'REDIS_URL';
       if (!same && !differing.includes(name)) differing.push(name);
@@ -443,6 +489,7 @@ function resolveSettings(input: SettingsInput, options: LoadSettingsOptions) {
   }
 
   const address = resolveAddress(parsed, candidates, issues);
+  checkSentinel(parsed, address.path !== undefined, issues);
   // TLS asked for anywhere counts here, so a scheme conflict is not reported twice.
   checkTlsFiles(parsed, address.ssl || parsed.redisSsl === true, issues);
 
@@ -463,7 +510,7 @@ function resolveSettings(input: SettingsInput, options: LoadSettingsOptions) {
   const values = {
     serviceName: parsed.serviceName as string,
     logLevel: parsed.logLevel as LogLevel,
-    redisUrl: address.url,
+    redisUrl: parsed.redisSentinels ? sentinelUrl(address, parsed) : address.url,
     redisHost: address.host,
     redisPort: address.port,
     redisSocketPath: address.path,
@@ -492,6 +539,11 @@ function resolveSettings(input: SettingsInput, options: LoadSettingsOptions) {
     redisOfflineQueue: parsed.redisOfflineQueue ?? SETTINGS_DEFAULTS.redisOfflineQueue,
     redisOfflineQueueSize: parsed.redisOfflineQueueSize ?? SETTINGS_DEFAULTS.redisOfflineQueueSize,
     redisOfflineQueueTimeout: parsed.redisOfflineQueueTimeout ?? SETTINGS_DEFAULTS.redisOfflineQueueTimeout,
+    redisSentinels: parsed.redisSentinels,
+    redisSentinelMaster: parsed.redisSentinelMaster,
+    redisSentinelUsername: parsed.redisSentinelUsername,
+    redisSentinelPassword:
+      parsed.redisSentinelPassword === undefined ? undefined : new Secret(parsed.redisSentinelPassword),
   };
   return { values, warnings };
 }
@@ -647,6 +699,53 @@ function checkTlsFiles(parsed: Parsed, ssl: boolean, issues: SettingsIssue[]): v
 }
 
 /** The candidate nearest to `name` by edit distance, if it is close enough to be a likely typo. */
+/**
+ * The URL shown for a pool in sentinel mode, in logs and errors: the sentinels and the master
+ * name instead of one address, for example `redis+sentinel://app@10.0.0.1:26379,10.0.0.2:26379/mymaster/0`.
+ */
+function sentinelUrl(address: Address, parsed: Parsed): string {
+  const user = address.username === undefined ? '' : `${encodeURIComponent(address.username)}@`;
+  const nodes = (parsed.redisSentinels ?? []).map(
+    ({ host, port }) => `${host.includes(':') ? `[${host}]` : host}:${port}`,
+  );
+  return `${address.ssl ? 'rediss' : 'redis'}+sentinel://${user}${nodes.join(',')}/${parsed.redisSentinelMaster}/${address.db}`;
+}
+
+/** Sentinel mode's rules: the master name goes with the sentinels, and the address comes from them. */
+function checkSentinel(parsed: Parsed, unix: boolean, issues: SettingsIssue[]): void {
+  const conflict = (path: string, message: string) => issues.push({ code: 'conflict', path, message });
+  if (!parsed.redisSentinels) {
+    // A malformed list has its own issue; what goes with it is not reported again.
+    if (issues.some((issue) => issue.path === 'REDIS_SENTINELS')) return;
+    for (const key of ['redisSentinelMaster', 'redisSentinelUsername', 'redisSentinelPassword'] as const) {
+      if (parsed[key] !== undefined)
+        conflict(FIELDS[key].env, `\`${FIELDS[key].env}\` needs \`REDIS_SENTINELS\`, which is empty or not set`);
+    }
+    return;
+  }
+  if (parsed.redisSentinelMaster === undefined) {
+    issues.push({
+      code: 'required',
+      path: 'REDIS_SENTINEL_MASTER',
+      message:
+        '`REDIS_SENTINEL_MASTER` is required with `REDIS_SENTINELS`: the name the sentinels monitor the primary under',
+    });
+  }
+  for (const key of ['redisHost', 'redisPort'] as const) {
+    if (parsed[key] !== undefined) {
+      conflict(
+        FIELDS[key].env,
+        `\`${FIELDS[key].env}\` cannot be used with \`REDIS_SENTINELS\`: the sentinels give the primary's address`,
+      );
+    }
+  }
+  if (unix)
+    conflict(
+      'REDIS_URL',
+      'A unix:// `REDIS_URL` cannot be used with `REDIS_SENTINELS`: the sentinels give a TCP address',
+    );
+}
+
 function closest(name: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Math.max(2, Math.floor(name.length / 4)) + 1;

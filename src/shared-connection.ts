@@ -14,6 +14,7 @@ import { ReplyMonitor } from './health.js';
 import type { Lease } from './leases.js';
 import type { Logger } from './logger.js';
 import { OfflineQueue } from './offline-queue.js';
+import type { Target } from './sentinel.js';
 import type { CommonAppSettings } from './settings.js';
 
 /** Typed methods that change the connection's state without going through `_executeCommand`. */
@@ -208,7 +209,11 @@ export class SharedConnection {
   }
 
   #create(reconnect: Reconnect): StringClient {
-    const client = createConnection(this.#settings, 'shared', this.#logger, reconnect, this.#hooks);
+    const { host, port } = this.#owner.target;
+    const client = createConnection(this.#settings, 'shared', this.#logger, reconnect, {
+      ...this.#hooks,
+      address: host === undefined || port === undefined ? undefined : { host, port },
+    });
     this.#monitor.attach(client);
     guardBatches(client, this.#owner.onLease, (retry) =>
       this.#client.isReady
@@ -318,10 +323,18 @@ export class SharedConnection {
       { url: this.#settings.redisUrl },
       'Redis answered READONLY: the server is now a replica; reconnecting to find the primary',
     );
+    this.moveOn();
+    this.#owner.onReadonly();
+  }
+
+  /**
+   * Moves to a new connection, made to the owner's current target (after a failover, the new
+   * primary). The old connection answers what it has outstanding, then closes.
+   */
+  moveOn(): void {
     const old = this.#client;
     this.#swap();
     old.close().catch(() => old.destroy());
-    this.#owner.onReadonly();
   }
 
   /** Puts a new client behind the facade, connecting with backoff. */
@@ -338,6 +351,8 @@ export class SharedConnection {
 
 /** What the shared connection needs from the pool that owns it. */
 export interface SharedConnectionOwner extends Pick<ConnectionHooks, 'onEvent'> {
+  /** Where to connect; read at each new connection. */
+  target: Target;
   /** Runs blocking commands on a leased connection. */
   onLease: OnLease;
   /** The server answered READONLY: other connections to it should go too. */

@@ -10,6 +10,7 @@ import {
 import { PoolClosedError } from './errors.js';
 import { ReplyMonitor } from './health.js';
 import type { Logger } from './logger.js';
+import type { Target } from './sentinel.js';
 import type { CommonAppSettings } from './settings.js';
 
 /** Receives one published message: its text and the channel it came on. */
@@ -31,6 +32,7 @@ export class Subscriber {
   readonly #giveSlot: () => void;
   readonly #onEvent: ConnectionHooks['onEvent'];
   readonly #monitor: ReplyMonitor;
+  readonly #target: Target;
   readonly #subscriptions: Record<Kind, Map<string, Set<MessageListener>>> = {
     channels: new Map(),
     patterns: new Map(),
@@ -46,8 +48,10 @@ export class Subscriber {
     settings: CommonAppSettings,
     logger: Logger,
     slots: { reserve: () => Promise<void>; give: () => void },
+    target: Target,
     onEvent?: ConnectionHooks['onEvent'],
   ) {
+    this.#target = target;
     this.#settings = settings;
     this.#logger = logger;
     this.#reserveSlot = slots.reserve;
@@ -114,6 +118,11 @@ export class Subscriber {
         this.#logger.debug({ err: error }, 'Health-check PING on the Redis subscriber connection failed');
       });
     }
+  }
+
+  /** Drops the connection so that a new one is made to the pool's current target (after a failover); subscriptions follow. */
+  moveOn(): void {
+    this.#client?.destroy();
   }
 
   /** Closes the dedicated connection; later calls reject with `PoolClosedError`. */
@@ -187,7 +196,9 @@ export class Subscriber {
   }
 
   async #open(): Promise<StringClient> {
+    const { host, port } = this.#target;
     const client = createConnection(this.#settings, 'subscriber', this.#logger, 'never', {
+      address: host === undefined || port === undefined ? undefined : { host, port },
       onEvent: (event, error) => {
         this.#onEvent?.(event, error);
         if (event === 'end' && client === this.#client && !this.#closed) void this.#replace();

@@ -4,3 +4,4 @@
  */
 export { type FaultMode, type FaultProxy, type FaultProxyOptions, startFaultProxy } from './fault-proxy.js';
 export { type RedisServer, type RedisServerOptions, startRedisServer } from './redis-server.js';
+export { type SentinelGroup, type SentinelGroupOptions, startSentinelGroup } from './sentinel-group.js';

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -24,6 +24,12 @@ export interface RedisServerOptions {
    * need not present a certificate.
    */
   tls?: { certFile: string; keyFile: string; caFile: string };
+  /**
+   * Run as a Redis Sentinel (`redis-server <config> --sentinel`) with these configuration lines,
+   * written to a `sentinel.conf` of its own (sentinels rewrite their configuration).
+   * @example ['sentinel monitor mymaster 127.0.0.1 6379 2']
+   */
+  sentinel?: readonly string[];
 }
 
 /** A real `redis-server` process on a loopback port, in a temporary directory of its own. */
@@ -80,7 +86,10 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     const certificates = tls
       ? ['--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile, '--tls-ca-cert-file', tls.caFile]
       : [];
+    const config = join(dir, 'sentinel.conf');
+    if (options.sentinel && launches === 1) writeFileSync(config, `${options.sentinel.join('\n')}\n`);
     const args = [
+      ...(options.sentinel ? [config, '--sentinel'] : []),
       ...listen,
       ...certificates,
       '--bind',
@@ -233,7 +242,8 @@ async function waitUntilReady(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (/Ready to accept connections/.test(output())) return;
+    // A sentinel announces its mode and what it monitors instead of "Ready".
+    if (/Ready to accept connections|Running mode=sentinel/.test(output())) return;
     const error = spawnError();
     if (error) throw new RedisServerStartError(`redis-server could not be started: ${error.message}`, { cause: error });
     if (child.exitCode !== null || child.signalCode !== null) {

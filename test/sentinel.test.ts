@@ -1,0 +1,179 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createClient } from 'redis';
+import { ConnectError, RedisPool } from '../src/index.js';
+import { type SentinelGroup, startSentinelGroup } from '../src/testing/index.js';
+import { admin, settingsFor, silent } from './helpers.js';
+
+function sentinelSettings(group: SentinelGroup, serviceName: string) {
+  return settingsFor('redis://127.0.0.1/0', {
+    serviceName,
+    redisSentinels: group.sentinelAddresses,
+    redisSentinelMaster: group.masterName,
+    redisSocketTimeout: 1,
+  });
+}
+
+/** Waits for the first `+switch-master` on one sentinel, and says when it came. */
+async function watchPromotion(group: SentinelGroup): Promise<{ promoted: Promise<number>; stop: () => void }> {
+  const client = createClient({ url: (group.sentinels[0] as { url: string }).url, RESP: 3 });
+  client.on('error', () => undefined);
+  await client.connect();
+  let resolve!: (at: number) => void;
+  const promoted = new Promise<number>((done) => {
+    resolve = done;
+  });
+  await client.subscribe('+switch-master', () => resolve(performance.now()));
+  return { promoted, stop: () => client.destroy() };
+}
+
+describe('sentinel mode', () => {
+  let group: SentinelGroup;
+  before(async () => {
+    const started = performance.now();
+    group = await startSentinelGroup({ replicas: 1, sentinels: 3 });
+    console.log(`sentinel group of 2 servers and 3 sentinels ready in ${Math.round(performance.now() - started)} ms`);
+  });
+  after(async () => {
+    await group.stop();
+  });
+
+  test('the pool finds the primary through the sentinels and names them in errors', async () => {
+    const pool = new RedisPool<true>({ logger: silent });
+    try {
+      const client = await pool.getClient(sentinelSettings(group, 'sentinel-basic'));
+      await client.set('where', 'primary');
+      const primary = await group.master();
+      const observer = await admin(primary.url);
+      try {
+        assert.equal(await observer.get('where'), 'primary');
+        const names = (await observer.clientList()).map((entry) => entry.name);
+        assert.ok(names.some((name) => name?.startsWith('sentinel-basic:shared:')));
+      } finally {
+        observer.destroy();
+      }
+      assert.match(pool.settings?.redisUrl ?? '', /^redis\+sentinel:\/\/127\.0\.0\.1:\d+,.*\/mymaster\/0$/);
+    } finally {
+      await pool.close();
+    }
+    const unknown = new RedisPool({ logger: silent });
+    await assert.rejects(
+      unknown.getClient(
+        settingsFor('redis://127.0.0.1/0', { redisSentinels: group.sentinelAddresses, redisSentinelMaster: 'nope' }),
+      ),
+      (error) => error instanceof ConnectError && /no sentinel could name the primary of `nope`/.test(error.message),
+    );
+  });
+
+  test('SENTINEL FAILOVER under load: writes resume within 3 s, nothing acknowledged before is lost, the pool follows +switch-master', async () => {
+    const pool = new RedisPool<true>({ logger: silent });
+    const promotion = await watchPromotion(group);
+    try {
+      const client = await pool.getClient(sentinelSettings(group, 'sentinel-failover'));
+      const acknowledged = new Map<string, number>();
+      const failures = new Map<string, number>();
+      let running = true;
+      const writer = async (id: number) => {
+        for (let seq = 0; running; seq++) {
+          const key = `w:${id}:${seq}`;
+          try {
+            await client.set(key, '1');
+            acknowledged.set(key, performance.now());
+          } catch (error) {
+            const code = String((error as { code?: string }).code ?? (error as Error).message.split(' ')[0]);
+            failures.set(code, (failures.get(code) ?? 0) + 1);
+            await sleep(5);
+          }
+        }
+      };
+      const writers = Array.from({ length: 20 }, (_, id) => writer(id));
+      await sleep(500);
+      const failoverStarted = performance.now();
+      const { from, to } = await group.failover();
+      const promotedAt = await promotion.promoted;
+      await sleep(3000);
+      running = false;
+      await Promise.all(writers);
+
+      const newPrimary = await admin(to.url);
+      try {
+        const keys = [...acknowledged.keys()];
+        const present = new Set<string>();
+        for (let i = 0; i < keys.length; i += 1000) {
+          const batch = keys.slice(i, i + 1000);
+          const values = await newPrimary.mGet(batch);
+          for (const [index, key] of batch.entries()) if (values[index] !== null) present.add(key);
+        }
+        const lost = keys.filter((key) => !present.has(key));
+        const lostBeforeFailover = lost.filter((key) => (acknowledged.get(key) as number) < failoverStarted);
+        let latestLost = Number.NEGATIVE_INFINITY;
+        for (const key of lost) latestLost = Math.max(latestLost, acknowledged.get(key) as number);
+        let resumed = Number.POSITIVE_INFINITY;
+        for (const [key, at] of acknowledged) if (at > promotedAt && present.has(key)) resumed = Math.min(resumed, at);
+        console.log(
+          `failover ${from.port} → ${to.port}: ${keys.length} writes acknowledged, ${lost.length} of them lost ` +
+            `(acknowledged by the old primary after the failover began; the latest ${Math.round(latestLost - promotedAt)} ms after the promotion); ` +
+            `writes resumed on the new primary ${Math.round(resumed - failoverStarted)} ms after the failover began; failures ${JSON.stringify(Object.fromEntries(failures))}`,
+        );
+        assert.deepEqual(lostBeforeFailover, [], 'no write acknowledged before the failover began is lost');
+        assert.ok(resumed - failoverStarted <= 3000, `writes resumed after ${resumed - failoverStarted} ms`);
+        assert.ok(
+          lost.length === 0 || latestLost - promotedAt <= 1000,
+          'no write acknowledged by the old primary later than 1 s after the promotion',
+        );
+        const names = (await newPrimary.clientList()).map((entry) => entry.name);
+        assert.ok(
+          names.some((name) => name?.startsWith('sentinel-failover:shared:')),
+          'the shared connection moved',
+        );
+      } finally {
+        newPrimary.destroy();
+      }
+    } finally {
+      promotion.stop();
+      await pool.close();
+    }
+  });
+
+  test('SIGKILL of the primary: the pool recovers on the promoted replica, and leases and the subscriber follow', async () => {
+    const pool = new RedisPool<true>({ logger: silent });
+    try {
+      const client = await pool.getClient(sentinelSettings(group, 'sentinel-kill'));
+      const messages: string[] = [];
+      const subscriber = await pool.subscriber();
+      await subscriber.subscribe('news', (message) => messages.push(message));
+      assert.equal(await pool.withConnection((lease) => lease.set('leased', 'before')), 'OK');
+
+      const { from, to } = await group.killMaster();
+      let written: string | null | undefined;
+      for (let i = 0; i < 100 && written === undefined; i++) {
+        written = await client.set('after-kill', 'yes').catch(() => sleep(100).then(() => undefined));
+      }
+      assert.equal(written, 'OK');
+      // A lease is made to the new primary: it accepts writes, and its ROLE says so.
+      assert.deepEqual(
+        await pool.withConnection(async (lease) => [
+          ((await lease.sendCommand(['ROLE'])) as unknown[])[0],
+          await lease.set('leased', 'after'),
+        ]),
+        ['master', 'OK'],
+      );
+      // The subscriber resubscribed on the new primary: a message published there arrives.
+      const publisher = await admin(to.url);
+      try {
+        for (let i = 0; i < 50 && !messages.includes('from the new primary'); i++) {
+          await publisher.publish('news', 'from the new primary');
+          await sleep(100);
+        }
+      } finally {
+        publisher.destroy();
+      }
+      assert.ok(messages.includes('from the new primary'), `messages: ${messages}`);
+      // The old primary comes back as a replica of the new one, for the next tests.
+      await from.restart();
+    } finally {
+      await pool.close();
+    }
+  });
+});
