@@ -88,7 +88,11 @@ class OpenPool {
     const pool = new OpenPool(settings, logger, events);
     try {
       if (settings.redisSentinels) {
-        const { watch, primary } = await SentinelWatch.open(settings, logger, (address) => pool.#failedOver(address));
+        const { watch, primary } = await SentinelWatch.open(settings, logger, {
+          onFailoverStart: () => pool.#failoverStarted(),
+          onSwitch: (address) => pool.#failedOver(address),
+          onFailoverAbort: () => pool.#shared?.moveOn(),
+        });
         pool.#sentinel = watch;
         pool.#target.host = primary.host;
         pool.#target.port = primary.port;
@@ -207,12 +211,27 @@ class OpenPool {
   }
 
   /**
+   * The sentinels are promoting a replica: writes the primary acknowledges from now on would be
+   * lost, so the shared connection stops sending (commands wait as while it is down) and idle
+   * leases are closed, until the new primary is named or the failover is given up.
+   */
+  #failoverStarted(): void {
+    this.logger.warn({ url: this.settings.redisUrl }, 'A Redis failover has begun; holding commands until it ends');
+    this.#shared?.park();
+    this.leases.discardIdle();
+  }
+
+  /**
    * The sentinels announced a new primary: every connection moves there. The shared one and the
    * subscriber at once (outstanding commands on the old one still get their replies); idle leases
    * are closed, and leased ones when they come back.
    */
   #failedOver(primary: NodeAddress): void {
-    if (this.#target.is(primary)) return;
+    // Still the same primary (a reconnect to the sentinels): only a parked connection moves on.
+    if (this.#target.is(primary)) {
+      this.#shared?.resume();
+      return;
+    }
     this.logger.warn(
       { from: `${this.#target.host}:${this.#target.port}`, to: `${primary.host}:${primary.port}` },
       'The sentinels name a new Redis primary; moving every connection to it',

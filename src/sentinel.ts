@@ -23,6 +23,16 @@ export class Target {
   }
 }
 
+/** What the sentinels tell the pool. */
+export interface SentinelEvents {
+  /** A replica is being promoted: stop sending to the primary. */
+  onFailoverStart(): void;
+  /** The primary is now at `address` (or still is, after a reconnect to the sentinels). */
+  onSwitch(address: NodeAddress): void;
+  /** A failover that had started was given up: the primary stays. */
+  onFailoverAbort(): void;
+}
+
 /**
  * Sentinel mode: asks the sentinels, in the order given, for the primary of
  * `REDIS_SENTINEL_MASTER`, then listens on one of them for `+switch-master`, so the pool follows a
@@ -33,7 +43,7 @@ export class Target {
 export class SentinelWatch {
   readonly #settings: CommonAppSettings;
   readonly #logger: Logger;
-  readonly #onSwitch: (address: NodeAddress) => void;
+  readonly #events: SentinelEvents;
   #client: StringClient | undefined;
   #closed = false;
   #next = 0;
@@ -45,17 +55,17 @@ export class SentinelWatch {
   static async open(
     settings: CommonAppSettings,
     logger: Logger,
-    onSwitch: (address: NodeAddress) => void,
+    events: SentinelEvents,
   ): Promise<{ watch: SentinelWatch; primary: NodeAddress }> {
-    const watch = new SentinelWatch(settings, logger, onSwitch);
+    const watch = new SentinelWatch(settings, logger, events);
     const primary = await watch.#listen();
     return { watch, primary };
   }
 
-  private constructor(settings: CommonAppSettings, logger: Logger, onSwitch: (address: NodeAddress) => void) {
+  private constructor(settings: CommonAppSettings, logger: Logger, events: SentinelEvents) {
     this.#settings = settings;
     this.#logger = logger;
-    this.#onSwitch = onSwitch;
+    this.#events = events;
   }
 
   close(): void {
@@ -76,7 +86,7 @@ export class SentinelWatch {
         await connectWithin(client, this.#settings);
         // Subscribed first, then asked (RESP3 allows both on one connection), so no switch can
         // fall between the answer and the subscription.
-        await client.subscribe('+switch-master', (message) => this.#onMessage(message));
+        await client.subscribe(Object.keys(this.#handlers), (message, channel) => this.#handlers[channel]?.(message));
         const primary = await this.#askPrimary(client, sentinel);
         this.#client = client;
         return primary;
@@ -123,11 +133,45 @@ export class SentinelWatch {
     return { host: reply[0], port: Number(reply[1]) };
   }
 
-  /** `<name> <old host> <old port> <new host> <new port>` */
-  #onMessage(message: string): void {
-    const [name, , , host, port] = message.split(' ');
-    if (name !== this.#settings.redisSentinelMaster || !host || !port) return;
-    this.#onSwitch({ host, port: Number(port) });
+  /**
+   * The sentinel events the pool acts on. A failover runs: the chosen replica is sent
+   * `REPLICAOF NO ONE` (`+failover-state-send-slaveof-noone`); about a second later the sentinel
+   * sees it answer as primary (`+promoted-slave`); then the other servers are reconfigured and the
+   * switch is announced (`+switch-master`). Writes the old primary acknowledges after the first
+   * step are lost when it becomes a replica, so the pool stops sending at the first step and
+   * resumes on the new primary at the second.
+   */
+  readonly #handlers: Record<string, (message: string) => void> = {
+    // `<name> <old host> <old port> <new host> <new port>`
+    '+switch-master': (message) => {
+      const [name, , , host, port] = message.split(' ');
+      if (name === this.#settings.redisSentinelMaster && host && port)
+        this.#events.onSwitch({ host, port: Number(port) });
+    },
+    // `slave <host:port> <host> <port> @ <name> <primary host> <primary port>`
+    '+failover-state-send-slaveof-noone': (message) => {
+      if (this.#about(message)) this.#events.onFailoverStart();
+    },
+    '+promoted-slave': (message) => {
+      const [, , host, port] = message.split(' ');
+      if (this.#about(message) && host && port) this.#events.onSwitch({ host, port: Number(port) });
+    },
+    // `master <name> <host> <port>`
+    '-failover-abort-not-elected': (message) => this.#aborted(message),
+    '-failover-abort-no-good-slave': (message) => this.#aborted(message),
+    '-failover-abort-slave-timeout': (message) => this.#aborted(message),
+    '-failover-abort-master-changed': (message) => this.#aborted(message),
+  };
+
+  /** Whether a `slave … @ <name> …` message is about our primary. */
+  #about(message: string): boolean {
+    const words = message.split(' ');
+    return words[words.indexOf('@') + 1] === this.#settings.redisSentinelMaster;
+  }
+
+  #aborted(message: string): void {
+    const [kind, name] = message.split(' ');
+    if (kind === 'master' && name === this.#settings.redisSentinelMaster) this.#events.onFailoverAbort();
   }
 
   /** The sentinel connection was lost: listen on another, and catch up on a switch missed meanwhile. */
@@ -137,7 +181,7 @@ export class SentinelWatch {
       try {
         const primary = await this.#listen();
         if (this.#closed) return this.close();
-        this.#onSwitch(primary);
+        this.#events.onSwitch(primary);
         return;
       } catch (error) {
         this.#logger.warn({ err: error }, 'No sentinel reachable; trying again');

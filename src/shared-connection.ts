@@ -115,6 +115,8 @@ export class SharedConnection {
   #client: StringClient;
   /** Why the connection is down, while it is. */
   #lastError: unknown;
+  /** Whether `park()` holds commands for a failover in progress. */
+  #parked = false;
   #readonlyStreak = 0;
   #readonlyAfter = 0;
   #closing: Promise<void> | undefined;
@@ -328,13 +330,33 @@ export class SharedConnection {
   }
 
   /**
+   * Stops sending to the current server: new commands wait, as while the connection is down,
+   * until `moveOn()`. Outstanding ones finish on it. For a failover in progress.
+   */
+  park(): void {
+    const old = this.#client;
+    if (this.#parked || this.#closing) return;
+    this.#parked = true;
+    const parked = this.#create('always');
+    this.#client = parked;
+    Object.setPrototypeOf(this.#facade, parked);
+    old.close().catch(() => old.destroy());
+  }
+
+  /**
    * Moves to a new connection, made to the owner's current target (after a failover, the new
    * primary). The old connection answers what it has outstanding, then closes.
    */
   moveOn(): void {
+    this.#parked = false;
     const old = this.#client;
     this.#swap();
     old.close().catch(() => old.destroy());
+  }
+
+  /** Ends a `park()`: back to the owner's target, which has not changed. */
+  resume(): void {
+    if (this.#parked) this.moveOn();
   }
 
   /** Puts a new client behind the facade, connecting with backoff. */

@@ -91,6 +91,23 @@ describe('malformed settings: each is a SettingsError naming the variable', () =
     ['offline queue size 0', { REDIS_OFFLINE_QUEUE_SIZE: '0' }, 'REDIS_OFFLINE_QUEUE_SIZE'],
     ['offline queue size 1.5', { REDIS_OFFLINE_QUEUE_SIZE: '1.5' }, 'REDIS_OFFLINE_QUEUE_SIZE'],
     ['offline queue timeout negative', { REDIS_OFFLINE_QUEUE_TIMEOUT: '-1' }, 'REDIS_OFFLINE_QUEUE_TIMEOUT'],
+    ['sentinels without ports', { REDIS_SENTINELS: 'a,b', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINELS'],
+    ['sentinels with an empty entry', { REDIS_SENTINELS: 'a:1,,b:2', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINELS'],
+    ['sentinels list of commas', { REDIS_SENTINELS: ',', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINELS'],
+    ['sentinel port out of range', { REDIS_SENTINELS: 'a:70000', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINELS'],
+    ['sentinels without a master name', { REDIS_SENTINELS: 'a:26379' }, 'REDIS_SENTINEL_MASTER'],
+    ['sentinel master without sentinels', { REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINEL_MASTER'],
+    ['sentinel password without sentinels', { REDIS_SENTINEL_PASSWORD: PASSWORD }, 'REDIS_SENTINEL_PASSWORD'],
+    [
+      'a host with sentinels',
+      { REDIS_SENTINELS: 'a:26379', REDIS_SENTINEL_MASTER: 'm', REDIS_HOST: 'b' },
+      'REDIS_HOST',
+    ],
+    [
+      'a unix socket with sentinels',
+      { REDIS_SENTINELS: 'a:26379', REDIS_SENTINEL_MASTER: 'm', REDIS_URL: 'unix:///tmp/r.sock' },
+      'REDIS_URL',
+    ],
     ['unknown log level', { LOG_LEVEL: 'VERBOSE' }, 'LOG_LEVEL'],
     ['numeric log level', { LOG_LEVEL: '5' }, 'LOG_LEVEL'],
     ['service name with a space', { SERVICE_NAME: 'my service' }, 'SERVICE_NAME'],
@@ -257,6 +274,25 @@ describe('REDIS_URL versus the individual fields', () => {
     assert.equal(settings.redisHost, '::1');
     assert.equal(settings.redisUrl, 'redis://[::1]:6379/0');
   });
+});
+
+test('sentinel mode: the list, the URL that names it, credentials from REDIS_URL, and the sentinel password kept secret', () => {
+  const settings = load({
+    REDIS_URL: `redis://app:${PASSWORD}@ignored-host/3`,
+    REDIS_SENTINELS: ' 10.0.0.1:26379, [::1]:26380 ',
+    REDIS_SENTINEL_MASTER: 'orders',
+    REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
+  });
+  assert.deepEqual(settings.redisSentinels, [
+    { host: '10.0.0.1', port: 26379 },
+    { host: '::1', port: 26380 },
+  ]);
+  assert.equal(settings.redisUrl, 'redis+sentinel://app@10.0.0.1:26379,[::1]:26380/orders/3');
+  assert.equal(settings.redisUsername, 'app');
+  assert.equal(settings.redisPassword?.reveal(), PASSWORD);
+  assert.equal(settings.redisDb, 3);
+  assert.equal(settings.redisSentinelPassword?.reveal(), 'sentinel-secret');
+  for (const shown of [JSON.stringify(settings), inspect(settings)]) assert.doesNotMatch(shown, /sentinel-secret/);
 });
 
 test("values are parsed with the Python services' units and words", () => {
