@@ -29,6 +29,11 @@ export interface LeaseOptions {
   timeoutMs?: number;
   /** Aborts the wait for a connection, or the callback while it runs (its connection is then closed). */
   signal?: AbortSignal;
+  /**
+   * Cluster mode: the key the connection is for; the lease is a connection to the primary that
+   * serves its slot, so WATCH/MULTI on keys of that slot work. Ignored outside cluster mode.
+   */
+  key?: string;
 }
 
 /** A lease held longer than `REDIS_LEAK_DETECTION_THRESHOLD`. */

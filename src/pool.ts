@@ -1,8 +1,16 @@
 import { EventEmitter } from 'node:events';
+import { ClusterConnection, type ClusterNodeStats } from './cluster.js';
 import type { ConnectionEventName, ConnectionRole, RedisPoolClient, StringClient } from './connection.js';
-import { type AcquireTimeoutError, PoolClosedError, SettingsConflictError } from './errors.js';
+import { type AcquireTimeoutError, ClientUsageError, PoolClosedError, SettingsConflictError } from './errors.js';
 import { TICKS_PER_TIMEOUT } from './health.js';
-import { type LeakReport, type Lease, type LeaseOptions, LeasePool, type LeaseStats } from './leases.js';
+import {
+  type LeakReport,
+  type Lease,
+  type LeaseEvents,
+  type LeaseOptions,
+  LeasePool,
+  type LeaseStats,
+} from './leases.js';
 import { createLogger, type Logger } from './logger.js';
 import { SentinelWatch, Target } from './sentinel.js';
 import { CommonAppSettings, type NodeAddress, type SettingsInput } from './settings.js';
@@ -42,6 +50,11 @@ export interface PoolStats extends LeaseStats {
    */
   shared: { state: SharedState; inFlight: number; held: number };
   subscriber: { open: boolean; channels: number; patterns: number };
+  /**
+   * Cluster mode only: each primary's figures, keyed by `host:port` (`max` and the leasable
+   * connections are per node there). The top-level figures are their sums.
+   */
+  nodes?: Record<string, ClusterNodeStats>;
 }
 
 /** Which connection an event is about. */
@@ -79,6 +92,8 @@ class OpenPool {
   readonly #ticker: NodeJS.Timeout;
   readonly #target: Target;
   #sentinel: SentinelWatch | undefined;
+  #cluster: ClusterConnection | undefined;
+  readonly #leaseEvents: LeaseEvents;
   #shared!: SharedConnection;
   #subscriber: Subscriber | undefined;
   /** Readies seen per role; each after the first is a reconnect. */
@@ -87,6 +102,10 @@ class OpenPool {
   static async open(settings: CommonAppSettings, logger: Logger, events: EventEmitter<PoolEvents>): Promise<OpenPool> {
     const pool = new OpenPool(settings, logger, events);
     try {
+      if (settings.redisClusterNodes) {
+        pool.#cluster = await ClusterConnection.open(settings, logger, pool.#leaseEvents);
+        return pool;
+      }
       if (settings.redisSentinels) {
         const { watch, primary } = await SentinelWatch.open(settings, logger, {
           onFailoverStart: () => pool.#failoverStarted(),
@@ -117,22 +136,18 @@ class OpenPool {
     this.logger = logger;
     this.#events = events;
     this.#target = new Target(settings);
-    this.leases = new LeasePool(
-      settings,
-      logger,
-      {
-        onEvent: this.#reporter('lease'),
-        onAcquireTimeout: (error) => events.emit('acquire-timeout', error),
-        onLeak: (report) => {
-          logger.warn(
-            { heldMs: Math.round(report.heldMs), stack: report.stack },
-            'Redis lease held past REDIS_LEAK_DETECTION_THRESHOLD',
-          );
-          events.emit('leak', report);
-        },
+    this.#leaseEvents = {
+      onEvent: this.#reporter('lease'),
+      onAcquireTimeout: (error) => events.emit('acquire-timeout', error),
+      onLeak: (report) => {
+        logger.warn(
+          { heldMs: Math.round(report.heldMs), stack: report.stack },
+          'Redis lease held past REDIS_LEAK_DETECTION_THRESHOLD',
+        );
+        events.emit('leak', report);
       },
-      this.#target,
-    );
+    };
+    this.leases = new LeasePool(settings, logger, this.#leaseEvents, this.#target);
     // The shared connection holds one of the REDIS_MAX_CONNECTIONS slots for as long as the pool is open.
     this.leases.takeSlot();
     const tickMs = (settings.redisSocketTimeout * 1000) / TICKS_PER_TIMEOUT;
@@ -140,11 +155,12 @@ class OpenPool {
   }
 
   get client(): StringClient {
-    return this.#shared.client;
+    return this.#cluster?.client ?? this.#shared.client;
   }
 
   /** Runs `use` with a leased connection, and always gives the connection back. */
   async lease<T>(use: (lease: Lease) => Promise<T> | T, options: LeaseOptions = {}): Promise<T> {
+    if (this.#cluster) return this.#cluster.lease(use, options);
     const lease = this.leases.tryAcquire() ?? (await this.leases.acquire(options));
     let abandoned = false;
     try {
@@ -162,6 +178,11 @@ class OpenPool {
   }
 
   subscriber(): Subscriber {
+    if (this.#cluster) {
+      throw new ClientUsageError(
+        "redisPool.subscriber() is not available in cluster mode yet; use the cluster client's own subscribe() and sSubscribe().",
+      );
+    }
     if (this.#subscriber?.isClosed) this.#subscriber = undefined;
     this.#subscriber ??= new Subscriber(
       this.settings,
@@ -174,6 +195,7 @@ class OpenPool {
   }
 
   stats(): PoolStats {
+    if (this.#cluster) return clusterStats(this.#cluster.nodes(), this.settings.redisMaxConnections);
     const leases = this.leases.stats();
     const subscriber = this.#subscriber;
     let reconnects = 0;
@@ -196,7 +218,12 @@ class OpenPool {
     try {
       this.#sentinel?.close();
       this.#subscriber?.close();
-      await Promise.all([this.#shared.close(timeoutMs), this.leases.close(timeoutMs)]);
+      // Called at once, so that new commands are refused from the moment close() is called.
+      await Promise.all(
+        this.#cluster
+          ? [this.#cluster.close(timeoutMs)]
+          : [this.#shared.close(timeoutMs), this.leases.close(timeoutMs)],
+      );
     } finally {
       clearInterval(this.#ticker);
     }
@@ -204,6 +231,7 @@ class OpenPool {
 
   destroy(): void {
     clearInterval(this.#ticker);
+    this.#cluster?.destroy();
     this.#sentinel?.close();
     this.#subscriber?.close();
     this.#shared?.destroy();
@@ -244,6 +272,7 @@ class OpenPool {
   }
 
   #tick(): void {
+    this.#cluster?.tick();
     this.#shared?.tick();
     this.leases.tick();
     this.#subscriber?.tick();
@@ -262,6 +291,31 @@ class OpenPool {
       }
     };
   }
+}
+
+/** The pool's figures in cluster mode: the per-primary ones, and their sums. */
+function clusterStats(nodes: Record<string, ClusterNodeStats>, max: number): PoolStats {
+  const sum = (pick: (node: ClusterNodeStats) => number) =>
+    Object.values(nodes).reduce((total, node) => total + pick(node), 0);
+  const ready = Object.values(nodes).every((node) => node.shared.state === 'ready');
+  return {
+    idle: sum((node) => node.idle),
+    leased: sum((node) => node.leased),
+    connecting: sum((node) => node.connecting),
+    pending: sum((node) => node.pending),
+    hits: sum((node) => node.hits),
+    misses: sum((node) => node.misses),
+    timeouts: sum((node) => node.timeouts),
+    waitCount: sum((node) => node.waitCount),
+    waitTimeMs: sum((node) => node.waitTimeMs),
+    staleClosed: sum((node) => node.staleClosed),
+    total: sum((node) => node.total + 1),
+    max,
+    reconnects: 0,
+    shared: { state: ready ? 'ready' : 'reconnecting', inFlight: sum((node) => node.shared.inFlight), held: 0 },
+    subscriber: { open: false, channels: 0, patterns: 0 },
+    nodes,
+  };
 }
 
 /** Settles with `work`, or rejects with the signal's reason as soon as it aborts. */

@@ -116,6 +116,13 @@ export interface SettingsInput<D extends boolean = boolean> {
   redisSentinelUsername?: string;
   /** `REDIS_SENTINEL_PASSWORD`: the password for the sentinels themselves (`requirepass` in sentinel.conf). */
   redisSentinelPassword?: string;
+  /**
+   * `REDIS_CLUSTER_NODES`: `host:port,host:port` of some nodes of a Redis Cluster. Selects
+   * cluster mode: the rest of the cluster is discovered from them. `REDIS_URL` then gives only
+   * credentials and TLS; the database must be 0, the only one a cluster has.
+   * @example '10.0.0.1:6379,10.0.0.2:6379'
+   */
+  redisClusterNodes?: string;
 }
 
 /** Where `loadSettings` reads from, and where its warnings go. */
@@ -260,6 +267,7 @@ const FIELDS = {
   redisSentinelMaster: { env: 'REDIS_SENTINEL_MASTER', parse: text },
   redisSentinelUsername: { env: 'REDIS_SENTINEL_USERNAME', parse: text },
   redisSentinelPassword: { env: 'REDIS_SENTINEL_PASSWORD', parse: text, secret: true },
+  redisClusterNodes: { env: 'REDIS_CLUSTER_NODES', parse: nodeList },
 } satisfies Record<keyof SettingsInput, Field<unknown>>;
 
 type Key = keyof typeof FIELDS;
@@ -349,6 +357,8 @@ export class CommonAppSettings<D extends boolean = boolean> {
   declare readonly redisSentinelMaster: string | undefined;
   declare readonly redisSentinelUsername: string | undefined;
   declare readonly redisSentinelPassword: Secret | undefined;
+  /** The seed nodes, in cluster mode. */
+  declare readonly redisClusterNodes: readonly NodeAddress[] | undefined;
   readonly #warnings: readonly string[];
 
   constructor(input: SettingsInput<D> = {}, options: LoadSettingsOptions = {}) {
@@ -490,6 +500,7 @@ function resolveSettings(input: SettingsInput, options: LoadSettingsOptions) {
 
   const address = resolveAddress(parsed, candidates, issues);
   checkSentinel(parsed, address.path !== undefined, issues);
+  checkCluster(parsed, address, issues);
   // TLS asked for anywhere counts here, so a scheme conflict is not reported twice.
   checkTlsFiles(parsed, address.ssl || parsed.redisSsl === true, issues);
 
@@ -510,7 +521,11 @@ function resolveSettings(input: SettingsInput, options: LoadSettingsOptions) {
   const values = {
     serviceName: parsed.serviceName as string,
     logLevel: parsed.logLevel as LogLevel,
-    redisUrl: parsed.redisSentinels ? sentinelUrl(address, parsed) : address.url,
+    redisUrl: parsed.redisSentinels
+      ? sentinelUrl(address, parsed)
+      : parsed.redisClusterNodes
+        ? clusterUrl(address, parsed.redisClusterNodes)
+        : address.url,
     redisHost: address.host,
     redisPort: address.port,
     redisSocketPath: address.path,
@@ -544,6 +559,7 @@ function resolveSettings(input: SettingsInput, options: LoadSettingsOptions) {
     redisSentinelUsername: parsed.redisSentinelUsername,
     redisSentinelPassword:
       parsed.redisSentinelPassword === undefined ? undefined : new Secret(parsed.redisSentinelPassword),
+    redisClusterNodes: parsed.redisClusterNodes,
   };
   return { values, warnings };
 }
@@ -704,11 +720,46 @@ function checkTlsFiles(parsed: Parsed, ssl: boolean, issues: SettingsIssue[]): v
  * name instead of one address, for example `redis+sentinel://app@10.0.0.1:26379,10.0.0.2:26379/mymaster/0`.
  */
 function sentinelUrl(address: Address, parsed: Parsed): string {
+  return `${address.ssl ? 'rediss' : 'redis'}+sentinel://${userAndNodes(address, parsed.redisSentinels ?? [])}/${parsed.redisSentinelMaster}/${address.db}`;
+}
+
+/** The URL shown for a pool in cluster mode: `redis+cluster://app@10.0.0.1:6379,10.0.0.2:6379`. */
+function clusterUrl(address: Address, nodes: readonly NodeAddress[]): string {
+  return `${address.ssl ? 'rediss' : 'redis'}+cluster://${userAndNodes(address, nodes)}`;
+}
+
+function userAndNodes(address: Address, nodes: readonly NodeAddress[]): string {
   const user = address.username === undefined ? '' : `${encodeURIComponent(address.username)}@`;
-  const nodes = (parsed.redisSentinels ?? []).map(
-    ({ host, port }) => `${host.includes(':') ? `[${host}]` : host}:${port}`,
-  );
-  return `${address.ssl ? 'rediss' : 'redis'}+sentinel://${user}${nodes.join(',')}/${parsed.redisSentinelMaster}/${address.db}`;
+  return user + nodes.map(({ host, port }) => `${host.includes(':') ? `[${host}]` : host}:${port}`).join(',');
+}
+
+/** Cluster mode's rules: one mode at a time, the address comes from the cluster, and database 0 only. */
+function checkCluster(parsed: Parsed, address: Address, issues: SettingsIssue[]): void {
+  if (!parsed.redisClusterNodes) return;
+  const conflict = (path: string, message: string) => issues.push({ code: 'conflict', path, message });
+  if (parsed.redisSentinels) {
+    conflict(
+      'REDIS_CLUSTER_NODES',
+      '`REDIS_CLUSTER_NODES` and `REDIS_SENTINELS` select different modes; set one of them',
+    );
+  }
+  for (const key of ['redisHost', 'redisPort'] as const) {
+    if (parsed[key] !== undefined) {
+      conflict(
+        FIELDS[key].env,
+        `\`${FIELDS[key].env}\` cannot be used with \`REDIS_CLUSTER_NODES\`: the cluster gives its nodes' addresses`,
+      );
+    }
+  }
+  if (address.path !== undefined)
+    conflict('REDIS_URL', 'A unix:// `REDIS_URL` cannot be used with `REDIS_CLUSTER_NODES`');
+  if (address.db !== 0) {
+    const where = parsed.redisDb !== undefined ? 'REDIS_DB' : 'REDIS_URL';
+    conflict(
+      where,
+      `Redis Cluster has only database 0, but \`${where}\` asks for ${address.db} (REDIS_CLUSTER_NODES is set)`,
+    );
+  }
 }
 
 /** Sentinel mode's rules: the master name goes with the sentinels, and the address comes from them. */

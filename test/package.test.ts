@@ -46,7 +46,7 @@ test('the built package exposes its entry points through package.json exports', 
   ]) {
     assert.ok(main.includes(name), `${name} is not exported`);
   }
-  assert.deepEqual(testing, ['startFaultProxy', 'startRedisServer', 'startSentinelGroup']);
+  assert.deepEqual(testing, ['startCluster', 'startFaultProxy', 'startRedisServer', 'startSentinelGroup']);
   assert.match(run(process.execPath, ['dist/cli.js', '--version']), /^\d+\.\d+\.\d+\n$/);
 });
 

@@ -2,6 +2,8 @@
  * Real Redis servers for tests: `@refactorizado/redis-pool/testing`. Every helper runs the
  * system's own `redis-server` on a free loopback port; nothing is mocked.
  */
+
+export { type Cluster, type ClusterOptions, startCluster } from './cluster.js';
 export { type FaultMode, type FaultProxy, type FaultProxyOptions, startFaultProxy } from './fault-proxy.js';
 export { type RedisServer, type RedisServerOptions, startRedisServer } from './redis-server.js';
 export { type SentinelGroup, type SentinelGroupOptions, startSentinelGroup } from './sentinel-group.js';

@@ -1,0 +1,191 @@
+import calculateSlot from 'cluster-key-slot';
+import { createCluster, type RedisClusterType } from 'redis';
+import { clientOptions, internals, refuseLifecycle, type StringClient, toConnectError } from './connection.js';
+import { ClientUsageError, ConnectTimeoutError, PoolClosedError } from './errors.js';
+import { type Lease, type LeaseEvents, type LeaseOptions, LeasePool, type LeaseStats } from './leases.js';
+import type { Logger } from './logger.js';
+import { Target } from './sentinel.js';
+import type { CommonAppSettings, NodeAddress } from './settings.js';
+
+type Cluster = RedisClusterType<{}, {}, {}, 3, {}>;
+
+/** One primary of the cluster, as `stats().nodes` shows it. */
+export interface ClusterNodeStats extends LeaseStats {
+  /** The node's shared connection: its state and the commands sent and not yet answered. */
+  shared: { state: 'ready' | 'reconnecting' | 'closed'; inFlight: number };
+  /** Leasable sockets held to this node, at most `REDIS_MAX_CONNECTIONS`. */
+  total: number;
+}
+
+/**
+ * Cluster mode: node-redis's own cluster client carries ordinary commands (it routes by slot and
+ * follows MOVED and ASK), and each primary gets a `LeasePool` of its own for
+ * `withConnection({ key })`, bounded by `REDIS_MAX_CONNECTIONS` per node.
+ */
+export class ClusterConnection {
+  readonly #settings: CommonAppSettings;
+  readonly #logger: Logger;
+  readonly #events: LeaseEvents;
+  readonly #cluster: Cluster;
+  readonly #facade: StringClient;
+  readonly #leases = new Map<string, LeasePool>();
+  #closed = false;
+
+  /** Discovers the cluster from `REDIS_CLUSTER_NODES` within the connect timeout. */
+  static async open(settings: CommonAppSettings, logger: Logger, events: LeaseEvents): Promise<ClusterConnection> {
+    const connection = new ClusterConnection(settings, logger, events);
+    const timeoutMs = settings.redisSocketConnectTimeout * 1000;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new ConnectTimeoutError(
+              settings.redisUrl,
+              `the cluster was not discovered within ${timeoutMs / 1000} s (REDIS_SOCKET_CONNECT_TIMEOUT)`,
+            ),
+          ),
+        timeoutMs,
+      );
+    });
+    try {
+      await Promise.race([
+        connection.#cluster.connect().then(() => connection.#cluster.sendCommand(undefined, true, ['PING'])),
+        deadline,
+      ]);
+    } catch (error) {
+      connection.destroy();
+      throw toConnectError(error, settings.redisUrl);
+    } finally {
+      clearTimeout(timer);
+    }
+    return connection;
+  }
+
+  private constructor(settings: CommonAppSettings, logger: Logger, events: LeaseEvents) {
+    this.#settings = settings;
+    this.#logger = logger;
+    this.#events = events;
+    const { socket, ...defaults } = clientOptions(settings, 'shared');
+    const { host: _host, port: _port, ...socketDefaults } = socket as Record<string, unknown>;
+    this.#cluster = createCluster({
+      rootNodes: (settings.redisClusterNodes ?? []).map(({ host, port }) => ({ socket: { host, port } })),
+      defaults: {
+        ...defaults,
+        socket: socketDefaults,
+        // Each node's client is node-redis's own, without the pool's watchdog: its per-command
+        // timer bounds replies here, at REDIS_SOCKET_TIMEOUT (see the README's cluster section).
+        commandOptions: { ...defaults.commandOptions, timeout: settings.redisSocketTimeout * 1000 },
+        disableOfflineQueue: false,
+      },
+    } as Parameters<typeof createCluster>[0]) as unknown as Cluster;
+    this.#cluster.on('error', (error: unknown) =>
+      logger.warn({ err: error, url: settings.redisUrl }, 'Redis cluster error'),
+    );
+    const facade = Object.create(this.#cluster);
+    refuseLifecycle(
+      facade,
+      "the pool's cluster client: it would affect every caller",
+      'Use redisPool.close() or redisPool.destroy() to end the pool.',
+    );
+    this.#facade = facade;
+  }
+
+  /** The cluster client callers use (node-redis's `RedisCluster`, typed as the pool's client). */
+  get client(): StringClient {
+    return this.#facade;
+  }
+
+  /** Runs `use` with an exclusive connection to the primary that serves `options.key`. */
+  async lease<T>(use: (lease: Lease) => Promise<T> | T, options: LeaseOptions = {}): Promise<T> {
+    if (this.#closed) throw new PoolClosedError();
+    if (options.key === undefined) {
+      throw new ClientUsageError(
+        'withConnection() in cluster mode needs the key the connection is for: withConnection({ key }, fn) ' +
+          'lends a connection to the primary that serves it.',
+      );
+    }
+    const master = this.#cluster.getSlotMaster(calculateSlot(options.key)) as NodeAddress;
+    const pool = this.#leasesFor(master);
+    const lease = pool.tryAcquire() ?? (await pool.acquire(options));
+    try {
+      return await use(lease);
+    } finally {
+      const restoring = pool.release(lease);
+      if (restoring) await restoring;
+    }
+  }
+
+  /** Per-primary figures, keyed by `host:port`. */
+  nodes(): Record<string, ClusterNodeStats> {
+    const nodes: Record<string, ClusterNodeStats> = {};
+    for (const master of this.#cluster.masters as unknown as (NodeAddress & { client?: StringClient })[]) {
+      const address = `${master.host}:${master.port}`;
+      const leases = this.#leases.get(address);
+      const client = master.client;
+      nodes[address] = {
+        ...(leases?.stats() ?? EMPTY_LEASE_STATS),
+        total: leases?.used ?? 0,
+        shared: {
+          state: this.#closed ? 'closed' : client?.isReady ? 'ready' : 'reconnecting',
+          inFlight: client ? internals(client)._getQueue().pendingCount : 0,
+        },
+      };
+    }
+    return nodes;
+  }
+
+  tick(): void {
+    for (const pool of this.#leases.values()) pool.tick();
+  }
+
+  async close(timeoutMs: number | undefined): Promise<void> {
+    this.#closed = true;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<void>((resolve) => {
+      if (timeoutMs !== undefined) timer = setTimeout(resolve, timeoutMs);
+    });
+    try {
+      await Promise.race([
+        Promise.all([this.#cluster.close(), ...[...this.#leases.values()].map((pool) => pool.close(timeoutMs))]),
+        timedOut,
+      ]);
+    } finally {
+      clearTimeout(timer);
+      this.destroy();
+      this.#logger.info({ url: this.#settings.redisUrl }, 'Redis pool closed');
+    }
+  }
+
+  destroy(): void {
+    this.#closed = true;
+    for (const pool of this.#leases.values()) pool.destroy();
+    this.#cluster.destroy();
+  }
+
+  #leasesFor(master: NodeAddress): LeasePool {
+    const address = `${master.host}:${master.port}`;
+    let pool = this.#leases.get(address);
+    if (!pool) {
+      const target = new Target(this.#settings);
+      target.host = master.host;
+      target.port = master.port;
+      pool = new LeasePool(this.#settings, this.#logger, this.#events, target);
+      this.#leases.set(address, pool);
+    }
+    return pool;
+  }
+}
+
+const EMPTY_LEASE_STATS: LeaseStats = {
+  idle: 0,
+  leased: 0,
+  connecting: 0,
+  pending: 0,
+  hits: 0,
+  misses: 0,
+  timeouts: 0,
+  waitCount: 0,
+  waitTimeMs: 0,
+  staleClosed: 0,
+};

@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import calculateSlot from 'cluster-key-slot';
+import { ErrorReply, WatchError } from 'redis';
+import { ClientUsageError, RedisPool } from '../src/index.js';
+import { type Cluster, startCluster } from '../src/testing/index.js';
+import { admin, settingsFor, silent } from './helpers.js';
+import { type KeyValue, startLoad } from './load.js';
+
+describe('cluster mode', () => {
+  let cluster: Cluster;
+  const pool = new RedisPool<true>({ logger: silent });
+  before(async () => {
+    const started = performance.now();
+    cluster = await startCluster({ masters: 3, replicasPerMaster: 1 });
+    console.log(`cluster of 3 primaries and 3 replicas ready in ${Math.round(performance.now() - started)} ms`);
+    await pool.getClient(
+      settingsFor('redis://127.0.0.1/0', { serviceName: 'cluster-test', redisClusterNodes: cluster.nodeAddresses }),
+    );
+  });
+  after(async () => {
+    await pool.close();
+    await cluster.stop();
+  });
+
+  test('keys in every slot range work through the shared client', async () => {
+    const client = await pool.getClient();
+    const keys = Array.from({ length: 1000 }, (_, i) => `spread:${i}`);
+    await Promise.all(keys.map((key) => client.set(key, `value of ${key}`)));
+    assert.deepEqual(
+      await Promise.all(keys.map((key) => client.get(key))),
+      keys.map((key) => `value of ${key}`),
+    );
+    const owners = new Set<number>();
+    for (const key of keys) owners.add((await cluster.masterOf(calculateSlot(key))).port);
+    assert.equal(owners.size, 3, 'the keys landed on every primary');
+    for (const port of owners) {
+      const node = await admin(`redis://127.0.0.1:${port}`);
+      try {
+        assert.ok((await node.dbSize()) > 0, `primary ${port} holds keys`);
+      } finally {
+        node.destroy();
+      }
+    }
+  });
+
+  test('multi-key commands work on one hash tag, and give the server’s CROSSSLOT error across slots', async () => {
+    const client = await pool.getClient();
+    await client.mSet({ '{user:1}:name': 'ada', '{user:1}:city': 'london' });
+    assert.deepEqual(await client.mGet(['{user:1}:name', '{user:1}:city']), ['ada', 'london']);
+    await client.rename('{user:1}:city', '{user:1}:town');
+    assert.equal(await client.get('{user:1}:town'), 'london');
+
+    assert.notEqual(calculateSlot('cross:a'), calculateSlot('cross:b'));
+    await client.set('cross:a', '1');
+    for (const attempt of [client.rename('cross:a', 'cross:b'), client.sUnion(['cross:a', 'cross:b'])]) {
+      await assert.rejects(attempt, (error) => error instanceof ErrorReply && error.message.startsWith('CROSSSLOT'));
+    }
+    // node-redis 6 splits the commands whose request policy allows it (MSET, MGET, DEL,
+    // EXISTS …) by slot: they work across slots, but are no longer atomic.
+    await client.mSet({ 'cross:a': '1', 'cross:b': '2' });
+    assert.deepEqual(await client.mGet(['cross:a', 'cross:b']), ['1', '2']);
+  });
+
+  test('withConnection({ key }) lends a connection to the key’s primary, so WATCH/MULTI work', async () => {
+    const client = await pool.getClient();
+    await client.set('{account}:balance', '100');
+    const port = await pool.withConnection({ key: '{account}:balance' }, async (lease) => {
+      await lease.watch('{account}:balance');
+      const balance = Number(await lease.get('{account}:balance'));
+      // Someone else changes it between our read and our write: the transaction must abort.
+      await client.set('{account}:balance', '50');
+      await assert.rejects(
+        lease
+          .multi()
+          .set('{account}:balance', String(balance - 10))
+          .exec(),
+        WatchError,
+      );
+      await lease.watch('{account}:balance');
+      const fresh = Number(await lease.get('{account}:balance'));
+      await lease
+        .multi()
+        .set('{account}:balance', String(fresh - 10))
+        .exec();
+      const info = String(await lease.sendCommand(['CLIENT', 'INFO']));
+      return Number(/laddr=127\.0\.0\.1:(\d+)/.exec(info)?.[1]);
+    });
+    assert.equal(await client.get('{account}:balance'), '40');
+    assert.equal(port, (await cluster.masterOf(calculateSlot('{account}:balance'))).port);
+    await assert.rejects(
+      pool.withConnection(() => 'no key'),
+      (error) => error instanceof ClientUsageError && /withConnection\(\{ key \}, fn\)/.test(error.message),
+    );
+  });
+
+  test('stats() reports each primary', async () => {
+    await pool.withConnection({ key: 'stats-key' }, (lease) => lease.ping());
+    const stats = pool.stats();
+    assert.ok(stats.nodes);
+    const nodes = Object.entries(stats.nodes);
+    assert.equal(nodes.length, 3);
+    for (const [, node] of nodes) assert.equal(node.shared.state, 'ready');
+    const owner = await cluster.masterOf(calculateSlot('stats-key'));
+    const figures = stats.nodes[`127.0.0.1:${owner.port}`];
+    assert.ok(figures && figures.hits + figures.misses >= 1 && figures.idle >= 1, JSON.stringify(figures));
+    assert.equal(stats.shared.state, 'ready');
+  });
+
+  test('a slot migration under load (ASK, then MOVED) is invisible to callers', async () => {
+    const client = await pool.getClient();
+    // Every key of this load is in one slot, the one being moved.
+    const tag = '{migrating}';
+    const slot = calculateSlot(tag);
+    const from = await cluster.masterOf(slot);
+    let target = from;
+    for (let other = 0; target === from; other += 1000) target = await cluster.masterOf(other);
+    const load = startLoad((fn) => fn(client as KeyValue), 30, `${tag}:caller`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await cluster.migrateSlot(slot, target);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const report = await load.stop();
+    // The old owner's own count of the redirections it answered: the callers did meet them.
+    const source = await admin(from.url);
+    const redirections = await source.info('errorstats');
+    source.destroy();
+    const count = (kind: string) => Number(new RegExp(`errorstat_${kind}:count=(\\d+)`).exec(redirections)?.[1] ?? 0);
+    console.log(
+      `slot ${slot} moved ${from.port} → ${target.port} under load: ${report.ok} ok, ` +
+        `${count('ASK')} ASK and ${count('MOVED')} MOVED answered by the old owner, ` +
+        `failures ${JSON.stringify(Object.fromEntries(report.failures))}`,
+    );
+    assert.ok(count('MOVED') > 0, 'callers were redirected');
+    assert.equal((await cluster.masterOf(slot)).port, target.port);
+    assert.deepEqual(report.wrong, []);
+    assert.deepEqual(Object.fromEntries(report.failures), {}, 'no caller saw the migration');
+    assert.ok(report.ok > 0);
+  });
+
+  test('a replica taking over (CLUSTER FAILOVER, then SIGKILL of a primary): the shared client follows', async () => {
+    const client = await pool.getClient();
+    const key = '{failover}:counter';
+    await client.set(key, '0');
+    const { from, to } = await cluster.failover(calculateSlot(key));
+    assert.notEqual(from.port, to.port);
+    assert.equal(
+      await client.incr(key),
+      1,
+      'the first command after a graceful failover already lands on the new primary',
+    );
+
+    const killed = await cluster.killMaster(calculateSlot(key));
+    let value: number | undefined;
+    const started = performance.now();
+    while (value === undefined && performance.now() - started < 10_000) {
+      value = await client.incr(key).catch(() => sleep(100).then(() => undefined));
+    }
+    console.log(
+      `after SIGKILL of ${killed.from.port}, ${killed.to.port} took over; writes back after ${Math.round(performance.now() - started)} ms`,
+    );
+    assert.equal(value, 2, 'the promoted replica has the write, and takes new ones');
+    await killed.from.restart();
+  });
+});
