@@ -97,7 +97,11 @@ function printReport(report: CheckReport, write: (line: string) => void): void {
     );
     const width = Math.max(...rows.map(([key]) => key.length));
     write('Settings (code > environment > .env > defaults):');
-    for (const [key, value] of rows) write(`  ${key.padEnd(width)}  ${String(value)}`);
+    const shown = (value: unknown) =>
+      Array.isArray(value)
+        ? value.map((node: { host: string; port: number }) => `${node.host}:${node.port}`).join(',')
+        : String(value);
+    for (const [key, value] of rows) write(`  ${key.padEnd(width)}  ${shown(value)}`);
   }
   if (report.server) {
     write(`Connected in ${report.connectMs?.toFixed(1)} ms; PING ${report.pingMs?.toFixed(2)} ms`);

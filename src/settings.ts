@@ -526,8 +526,9 @@ function resolveSettings(input: SettingsInput, options: LoadSettingsOptions) {
       : parsed.redisClusterNodes
         ? clusterUrl(address, parsed.redisClusterNodes)
         : address.url,
-    redisHost: address.host,
-    redisPort: address.port,
+    // In sentinel and cluster modes the addresses come from the sentinels or the cluster.
+    redisHost: parsed.redisSentinels || parsed.redisClusterNodes ? undefined : address.host,
+    redisPort: parsed.redisSentinels || parsed.redisClusterNodes ? undefined : address.port,
     redisSocketPath: address.path,
     redisDb: address.db,
     redisUsername: address.username,
