@@ -1,8 +1,15 @@
 import calculateSlot from 'cluster-key-slot';
 import { createCluster, type RedisClusterType } from 'redis';
-import { clientOptions, internals, refuseLifecycle, type StringClient, toConnectError } from './connection.js';
-import { ClientUsageError, ConnectTimeoutError, PoolClosedError } from './errors.js';
-import { type Lease, type LeaseEvents, type LeaseOptions, LeasePool, type LeaseStats } from './leases.js';
+import { clientOptions, internals, openWithin, refuseLifecycle, type StringClient } from './connection.js';
+import { ClientUsageError, PoolClosedError } from './errors.js';
+import {
+  EMPTY_LEASE_STATS,
+  type Lease,
+  type LeaseEvents,
+  type LeaseOptions,
+  LeasePool,
+  type LeaseStats,
+} from './leases.js';
 import type { Logger } from './logger.js';
 import { Target } from './sentinel.js';
 import type { CommonAppSettings, NodeAddress } from './settings.js';
@@ -34,31 +41,11 @@ export class ClusterConnection {
   /** Discovers the cluster from `REDIS_CLUSTER_NODES` within the connect timeout. */
   static async open(settings: CommonAppSettings, logger: Logger, events: LeaseEvents): Promise<ClusterConnection> {
     const connection = new ClusterConnection(settings, logger, events);
-    const timeoutMs = settings.redisSocketConnectTimeout * 1000;
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new ConnectTimeoutError(
-              settings.redisUrl,
-              `the cluster was not discovered within ${timeoutMs / 1000} s (REDIS_SOCKET_CONNECT_TIMEOUT)`,
-            ),
-          ),
-        timeoutMs,
-      );
+    const cluster = connection.#cluster;
+    await openWithin(settings, {
+      open: () => cluster.connect().then(() => cluster.sendCommand(undefined, true, ['PING'])),
+      destroy: () => connection.destroy(),
     });
-    try {
-      await Promise.race([
-        connection.#cluster.connect().then(() => connection.#cluster.sendCommand(undefined, true, ['PING'])),
-        deadline,
-      ]);
-    } catch (error) {
-      connection.destroy();
-      throw toConnectError(error, settings.redisUrl);
-    } finally {
-      clearTimeout(timer);
-    }
     return connection;
   }
 
@@ -176,16 +163,3 @@ export class ClusterConnection {
     return pool;
   }
 }
-
-const EMPTY_LEASE_STATS: LeaseStats = {
-  idle: 0,
-  leased: 0,
-  connecting: 0,
-  pending: 0,
-  hits: 0,
-  misses: 0,
-  timeouts: 0,
-  waitCount: 0,
-  waitTimeMs: 0,
-  staleClosed: 0,
-};

@@ -274,7 +274,21 @@ function installFastPath(client: StringClient, intercept: ConnectionHooks['inter
  * Connects and sends PING, all within `REDIS_SOCKET_CONNECT_TIMEOUT`. On failure the client is
  * destroyed, so no socket or timer is left behind, and the error is a typed `ConnectError`.
  */
-export async function connectWithin(client: StringClient, settings: CommonAppSettings): Promise<void> {
+export function connectWithin(client: StringClient, settings: CommonAppSettings): Promise<void> {
+  return openWithin(settings, {
+    open: () => client.connect().then(() => client.ping()),
+    destroy: () => client.destroy(),
+  });
+}
+
+/**
+ * Runs `open` within `REDIS_SOCKET_CONNECT_TIMEOUT`; on failure or timeout calls `destroy` and
+ * rejects with a typed `ConnectError`. For a single client (`connectWithin`) or a cluster.
+ */
+export async function openWithin(
+  settings: CommonAppSettings,
+  attempt: { open: () => Promise<unknown>; destroy: () => void },
+): Promise<void> {
   const timeoutMs = settings.redisSocketConnectTimeout * 1000;
   // A plain Redis port waits for a newline that a TLS hello never sends, so TLS pointed at the
   // wrong port ends as a timeout, not as a TLS error.
@@ -295,9 +309,9 @@ export async function connectWithin(client: StringClient, settings: CommonAppSet
   try {
     // When the deadline wins, the race still holds the abandoned attempt, so its late failure
     // is not an unhandled rejection; destroy() below ends it.
-    await Promise.race([client.connect().then(() => client.ping()), deadline]);
+    await Promise.race([attempt.open(), deadline]);
   } catch (error) {
-    client.destroy();
+    attempt.destroy();
     throw toConnectError(error, settings.redisUrl);
   } finally {
     clearTimeout(timer);

@@ -64,6 +64,20 @@ export interface LeaseStats {
   staleClosed: number;
 }
 
+/** The counters of a lease pool that has done nothing yet. */
+export const EMPTY_LEASE_STATS: LeaseStats = Object.freeze({
+  idle: 0,
+  leased: 0,
+  connecting: 0,
+  pending: 0,
+  hits: 0,
+  misses: 0,
+  timeouts: 0,
+  waitCount: 0,
+  waitTimeMs: 0,
+  staleClosed: 0,
+});
+
 const word = (arg: unknown) => String(arg).toUpperCase();
 
 /**

@@ -4,6 +4,7 @@ import type { ConnectionEventName, ConnectionRole, RedisPoolClient, StringClient
 import { type AcquireTimeoutError, ClientUsageError, PoolClosedError, SettingsConflictError } from './errors.js';
 import { TICKS_PER_TIMEOUT } from './health.js';
 import {
+  EMPTY_LEASE_STATS,
   type LeakReport,
   type Lease,
   type LeaseEvents,
@@ -515,16 +516,7 @@ export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEve
 }
 
 const CLOSED_STATS: PoolStats = Object.freeze<PoolStats>({
-  idle: 0,
-  leased: 0,
-  connecting: 0,
-  pending: 0,
-  hits: 0,
-  misses: 0,
-  timeouts: 0,
-  waitCount: 0,
-  waitTimeMs: 0,
-  staleClosed: 0,
+  ...EMPTY_LEASE_STATS,
   total: 0,
   max: 0,
   reconnects: 0,

@@ -1,8 +1,7 @@
 import { execFile } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { createClient } from 'redis';
 import { RedisServerStartError } from '../errors.js';
+import { ask, waitFor } from './admin.js';
 import { type RedisServer, startRedisServer } from './redis-server.js';
 
 const run = promisify(execFile);
@@ -40,8 +39,6 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-type Client = ReturnType<typeof createClient>;
-
 /**
  * Starts `masters × (1 + replicasPerMaster)` nodes in cluster mode, joins them with
  * `redis-cli --cluster create`, and resolves once every node reports `cluster_state:ok`.
@@ -56,24 +53,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const stop = async () => {
     await Promise.all(nodes.map((node) => node.stop()));
   };
-  const ask = async <T>(node: RedisServer, args: string[]): Promise<T> => {
-    const client: Client = createClient({ url: node.url, socket: { reconnectStrategy: false } });
-    client.on('error', () => undefined);
-    try {
-      await client.connect();
-      return (await client.sendCommand(args)) as T;
-    } finally {
-      client.destroy();
-    }
-  };
-  const until = async (what: string, check: () => Promise<boolean>) => {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (await check().catch(() => false)) return;
-      await sleep(50);
-    }
-    throw new RedisServerStartError(`The cluster was not ready after ${timeoutMs} ms: ${what}`);
-  };
+  const until = (what: string, check: () => Promise<boolean>) => waitFor('cluster', what, timeoutMs, check);
   const alive = () => nodes.filter((node) => node.pid !== undefined);
   const allOk = async () => {
     for (const node of alive()) {

@@ -1,6 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import { createClient } from 'redis';
 import { RedisServerStartError } from '../errors.js';
+import { ask, waitFor } from './admin.js';
 import { type RedisServer, startRedisServer } from './redis-server.js';
 
 /** Options of {@link startSentinelGroup}. */
@@ -79,24 +78,7 @@ export async function startSentinelGroup(options: SentinelGroupOptions = {}): Pr
       watchers.push(sentinel);
     }
 
-    const ask = async <T>(server: RedisServer, args: string[]): Promise<T> => {
-      const client = createClient({ url: server.url, socket: { reconnectStrategy: false } });
-      client.on('error', () => undefined);
-      try {
-        await client.connect();
-        return (await client.sendCommand(args)) as T;
-      } finally {
-        client.destroy();
-      }
-    };
-    const until = async (what: string, check: () => Promise<boolean>) => {
-      const deadline = Date.now() + timeoutMs;
-      while (Date.now() < deadline) {
-        if (await check().catch(() => false)) return;
-        await sleep(50);
-      }
-      throw new RedisServerStartError(`The sentinel group was not ready after ${timeoutMs} ms: ${what}`);
-    };
+    const until = (what: string, check: () => Promise<boolean>) => waitFor('sentinel group', what, timeoutMs, check);
     const masterPort = async () => {
       const [, port] = await ask<string[]>(watchers[0] as RedisServer, [
         'SENTINEL',
