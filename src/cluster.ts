@@ -1,7 +1,20 @@
 import calculateSlot from 'cluster-key-slot';
-import { createCluster, type RedisClusterType } from 'redis';
+import {
+  createCluster,
+  ErrorReply,
+  MaxCommandRedirectionsError,
+  type RedisClusterType,
+  TimeoutError,
+  WatchError,
+} from 'redis';
 import { clientOptions, internals, openWithin, refuseLifecycle, type StringClient } from './connection.js';
-import { ClientUsageError, PoolClosedError } from './errors.js';
+import {
+  ClientUsageError,
+  CommandTimeoutError,
+  ConnectionLostError,
+  PoolClosedError,
+  RedisPoolError,
+} from './errors.js';
 import {
   EMPTY_LEASE_STATS,
   type Lease,
@@ -69,6 +82,7 @@ export class ClusterConnection {
     this.#cluster.on('error', (error: unknown) =>
       logger.warn({ err: error, url: settings.redisUrl }, 'Redis cluster error'),
     );
+    this.#typeFailures();
     const facade = Object.create(this.#cluster);
     refuseLifecycle(
       facade,
@@ -148,6 +162,29 @@ export class ClusterConnection {
     this.#closed = true;
     for (const pool of this.#leases.values()) pool.destroy();
     this.#cluster.destroy();
+  }
+
+  /**
+   * Every command, `sendCommand()` and transaction of the cluster client runs through its
+   * `_execute` (node-redis internal); its failures leave here as the pool's typed errors, as on a
+   * single connection. Redis's own replies, node-redis's WatchError and its
+   * MaxCommandRedirectionsError (a slot that keeps moving) pass unchanged.
+   */
+  #typeFailures(): void {
+    // The object createCluster() returns has the instance, `_self`, as its prototype.
+    const instance = (this.#cluster as unknown as { _self: { _execute: (...args: unknown[]) => Promise<unknown> } })
+      ._self;
+    const execute = instance._execute;
+    const url = this.#settings.redisUrl;
+    const timeoutMs = this.#settings.redisSocketTimeout * 1000;
+    instance._execute = (...args) =>
+      execute.apply(instance, args).catch((error: unknown) => {
+        const passes = [ErrorReply, WatchError, MaxCommandRedirectionsError, RedisPoolError];
+        if (passes.some((kind) => error instanceof kind)) throw error;
+        if (this.#closed) throw new PoolClosedError();
+        if (error instanceof TimeoutError) throw new CommandTimeoutError(url, timeoutMs, 1);
+        throw new ConnectionLostError(url, error);
+      });
   }
 
   #leasesFor(master: NodeAddress): LeasePool {

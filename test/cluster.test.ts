@@ -153,9 +153,18 @@ describe('cluster mode', () => {
     const killed = await cluster.killMaster(calculateSlot(key));
     let value: number | undefined;
     const started = performance.now();
+    const failures = new Set<string>();
     while (value === undefined && performance.now() - started < 10_000) {
-      value = await client.incr(key).catch(() => sleep(100).then(() => undefined));
+      value = await client.incr(key).catch((error: unknown) => {
+        // Typed by the pool, or the server's own reply (CLUSTERDOWN …): never a bare socket error.
+        const kind =
+          error instanceof ErrorReply ? `server ${error.message.split(' ')[0]}` : (error as { code?: string }).code;
+        failures.add(kind ?? `untyped ${error}`);
+        return sleep(100).then(() => undefined);
+      });
     }
+    console.log(`failures while it took over: ${[...failures].join(', ') || 'none'}`);
+    assert.ok(![...failures].some((kind) => kind.startsWith('untyped')), [...failures].join(', '));
     console.log(
       `after SIGKILL of ${killed.from.port}, ${killed.to.port} took over; writes back after ${Math.round(performance.now() - started)} ms`,
     );
