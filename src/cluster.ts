@@ -7,6 +7,7 @@ import {
   TimeoutError,
   WatchError,
 } from 'redis';
+import { blockingTimeoutMs } from './commands.js';
 import { clientOptions, internals, openWithin, refuseLifecycle, type StringClient } from './connection.js';
 import {
   ClientUsageError,
@@ -28,6 +29,11 @@ import { Target } from './sentinel.js';
 import type { CommonAppSettings, NodeAddress } from './settings.js';
 
 type Cluster = RedisClusterType<{}, {}, {}, 3, {}>;
+/** What node-redis's cluster passes to `_execute` about a command. */
+interface CommandParser {
+  redisArgs: readonly unknown[];
+  firstKey: unknown;
+}
 
 /** One primary of the cluster, as `stats().nodes` shows it. */
 export interface ClusterNodeStats extends LeaseStats {
@@ -177,14 +183,28 @@ export class ClusterConnection {
     const execute = instance._execute;
     const url = this.#settings.redisUrl;
     const timeoutMs = this.#settings.redisSocketTimeout * 1000;
-    instance._execute = (...args) =>
-      execute.apply(instance, args).catch((error: unknown) => {
+    instance._execute = (...args) => {
+      const [parser, , options, run] = args as [
+        CommandParser,
+        unknown,
+        unknown,
+        (client: unknown, options: unknown) => Promise<unknown>,
+      ];
+      // A blocking command on a key runs on a lease to the key's primary, as on a single server,
+      // so it does not hold up that node's shared connection.
+      const key = parser.firstKey;
+      const reply =
+        key !== undefined && blockingTimeoutMs(parser.redisArgs) !== undefined
+          ? this.lease((lease) => run(lease.client, options), { key: String(key) })
+          : execute.apply(instance, args);
+      return reply.catch((error: unknown) => {
         const passes = [ErrorReply, WatchError, MaxCommandRedirectionsError, RedisPoolError];
         if (passes.some((kind) => error instanceof kind)) throw error;
         if (this.#closed) throw new PoolClosedError();
         if (error instanceof TimeoutError) throw new CommandTimeoutError(url, timeoutMs, 1);
         throw new ConnectionLostError(url, error);
       });
+    };
   }
 
   #leasesFor(master: NodeAddress): LeasePool {

@@ -95,6 +95,19 @@ describe('cluster mode', () => {
     );
   });
 
+  test('blocking commands on the cluster client run on leases: the node’s shared connection keeps serving', async () => {
+    const client = await pool.getClient();
+    await client.set('{queue}:other', 'still served');
+    const waiters = Array.from({ length: 8 }, () => client.blPop('{queue}:jobs', 0));
+    for (let i = 0; i < 100 && (pool.stats().leased ?? 0) < 8; i++) await sleep(10);
+    assert.equal(pool.stats().leased, 8, 'each waiter holds a lease to the key’s primary');
+    // Same slot, same node: a GET answers while eight BLPOPs block there.
+    assert.equal(await client.get('{queue}:other'), 'still served');
+    await client.rPush('{queue}:jobs', ['1', '2', '3', '4', '5', '6', '7', '8']);
+    const popped = await Promise.all(waiters);
+    assert.deepEqual(popped.map((reply) => reply?.element).sort(), ['1', '2', '3', '4', '5', '6', '7', '8']);
+  });
+
   test('stats() reports each primary', async () => {
     await pool.withConnection({ key: 'stats-key' }, (lease) => lease.ping());
     const stats = pool.stats();
