@@ -285,6 +285,8 @@ export class LeasePool {
    */
   #openFailures = 0;
   #openAfter = 0;
+  /** While a failover runs, nothing is lent: callers wait in line, up to `REDIS_POOL_TIMEOUT`. */
+  #held = false;
   #drained: (() => void) | undefined;
   readonly #stats = { hits: 0, misses: 0, timeouts: 0, waitCount: 0, waitTimeMs: 0, staleClosed: 0 };
 
@@ -339,7 +341,7 @@ export class LeasePool {
    * check is there and nobody is queued before the caller; `undefined` otherwise.
    */
   tryAcquire(): Lease | undefined {
-    if (this.#state !== 'open' || this.#waiters.size > 0) return undefined;
+    if (this.#state !== 'open' || this.#waiters.size > 0 || this.#held) return undefined;
     const connection = this.#idle.at(-1);
     if (!connection?.client.isReady || this.#checkDue(connection) || !this.#isCurrent(connection)) return undefined;
     this.#idle.pop();
@@ -479,7 +481,7 @@ export class LeasePool {
   /** An idle connection or a free slot, if one can be had without queueing behind earlier callers. */
   #grantNow(): Grant | undefined {
     if (this.#state !== 'open') throw new PoolClosedError();
-    if (this.#waiters.size > 0) return undefined;
+    if (this.#waiters.size > 0 || this.#held) return undefined;
     const idle = this.#idle.pop();
     if (idle) return { connection: idle };
     if (this.#used >= this.#max) return undefined;
@@ -532,7 +534,7 @@ export class LeasePool {
 
   /** Hands freed connections and slots to waiters, first come first served. */
   #dispatch(): void {
-    while (this.#waiters.size > 0 && this.#state === 'open') {
+    while (this.#waiters.size > 0 && this.#state === 'open' && !this.#held) {
       const waiter = this.#waiters.values().next().value as Waiter;
       const idle = this.#idle.pop();
       if (idle) waiter.grant({ connection: idle });
@@ -557,6 +559,20 @@ export class LeasePool {
     const delay = backoffDelay(this.#openFailures++, this.#settings);
     this.#openAfter =
       performance.now() + (error instanceof RedisAuthError ? Math.max(delay, AUTH_RETRY_FLOOR_MS) : delay);
+  }
+
+  /**
+   * Lends nothing until `resume()`: a failover is under way, and a connection to the old primary
+   * would take writes that are then lost. Callers wait in line as when all connections are taken.
+   */
+  hold(): void {
+    this.#held = true;
+  }
+
+  /** Lends again, to the callers waiting first. */
+  resume(): void {
+    this.#held = false;
+    this.#dispatch();
   }
 
   /** Notes that a connection to the server was just made: openings need not back off any more. */

@@ -111,7 +111,10 @@ class OpenPool {
         const { watch, primary } = await SentinelWatch.open(settings, logger, {
           onFailoverStart: () => pool.#failoverStarted(),
           onSwitch: (address) => pool.#failedOver(address),
-          onFailoverAbort: () => pool.#shared?.moveOn(),
+          onFailoverAbort: () => {
+            pool.#shared?.moveOn();
+            pool.leases.resume();
+          },
         });
         pool.#sentinel = watch;
         pool.#target.host = primary.host;
@@ -241,12 +244,14 @@ class OpenPool {
 
   /**
    * The sentinels are promoting a replica: writes the primary acknowledges from now on would be
-   * lost, so the shared connection stops sending (commands wait as while it is down) and idle
-   * leases are closed, until the new primary is named or the failover is given up.
+   * lost, so the shared connection stops sending (commands wait as while it is down), idle
+   * leases are closed and no lease is lent, until the new primary is named or the failover is
+   * given up.
    */
   #failoverStarted(): void {
     this.logger.warn({ url: this.settings.redisUrl }, 'A Redis failover has begun; holding commands until it ends');
     this.#shared?.park();
+    this.leases.hold();
     this.leases.discardIdle();
   }
 
@@ -259,6 +264,7 @@ class OpenPool {
     // Still the same primary (a reconnect to the sentinels): only a parked connection moves on.
     if (this.#target.is(primary)) {
       this.#shared?.resume();
+      this.leases.resume();
       return;
     }
     this.logger.warn(
@@ -269,6 +275,7 @@ class OpenPool {
     this.#target.port = primary.port;
     this.#shared?.moveOn();
     this.leases.discardIdle();
+    this.leases.resume();
     this.#subscriber?.moveOn();
   }
 
