@@ -249,7 +249,7 @@ const commandReplies = channel('node-redis:command:reply');
  * node-redis 6 runs every typed command through an async `_executeCommand` that awaits the
  * reply, publishes it to a diagnostics channel, then transforms it. When none of its extras is
  * in use (no HIMPORT session command, no client-side cache, which the pool never enables, and
- * no subscriber to the reply channel), this does the same work with a single `then`: 17–45 %
+ * no subscriber to the reply channel), this does the same work with a single `then`: 14–45 %
  * more throughput at 50–1000 commands in flight in runs of bench/run.ts. Otherwise
  * node-redis's own method runs.
  */
