@@ -93,6 +93,8 @@ class OpenPool {
   readonly #ticker: NodeJS.Timeout;
   readonly #target: Target;
   #sentinel: SentinelWatch | undefined;
+  /** Asks the sentinels again if a failover that began has not ended within `REDIS_OFFLINE_QUEUE_TIMEOUT`. */
+  #failoverDeadline: NodeJS.Timeout | undefined;
   #cluster: ClusterConnection | undefined;
   readonly #leaseEvents: LeaseEvents;
   #shared!: SharedConnection;
@@ -112,6 +114,7 @@ class OpenPool {
           onFailoverStart: () => pool.#failoverStarted(),
           onSwitch: (address) => pool.#failedOver(address),
           onFailoverAbort: () => {
+            clearTimeout(pool.#failoverDeadline);
             pool.#shared?.moveOn();
             pool.leases.resume();
           },
@@ -230,11 +233,13 @@ class OpenPool {
       );
     } finally {
       clearInterval(this.#ticker);
+      clearTimeout(this.#failoverDeadline);
     }
   }
 
   destroy(): void {
     clearInterval(this.#ticker);
+    clearTimeout(this.#failoverDeadline);
     this.#cluster?.destroy();
     this.#sentinel?.close();
     this.#subscriber?.close();
@@ -253,6 +258,11 @@ class OpenPool {
     this.#shared?.park();
     this.leases.hold();
     this.leases.discardIdle();
+    clearTimeout(this.#failoverDeadline);
+    this.#failoverDeadline = setTimeout(
+      () => this.#sentinel?.recheck(),
+      this.settings.redisOfflineQueueTimeout * 1000,
+    ).unref();
   }
 
   /**
@@ -261,6 +271,7 @@ class OpenPool {
    * are closed, and leased ones when they come back.
    */
   #failedOver(primary: NodeAddress): void {
+    clearTimeout(this.#failoverDeadline);
     // Still the same primary (a reconnect to the sentinels): only a parked connection moves on.
     if (this.#target.is(primary)) {
       this.#shared?.resume();

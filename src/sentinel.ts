@@ -47,6 +47,8 @@ export class SentinelWatch {
   #client: StringClient | undefined;
   #closed = false;
   #next = 0;
+  /** PINGs the sentinel connection every `REDIS_HEALTH_CHECK_INTERVAL`; one that does not answer is replaced. */
+  readonly #checker: NodeJS.Timeout | undefined;
 
   /**
    * Finds the primary and starts listening. Rejects with a `ConnectError` naming every sentinel's
@@ -66,12 +68,33 @@ export class SentinelWatch {
     this.#settings = settings;
     this.#logger = logger;
     this.#events = events;
+    const intervalMs = settings.redisHealthCheckInterval * 1000;
+    if (intervalMs > 0) this.#checker = setInterval(() => this.#check(), intervalMs).unref();
+  }
+
+  #check(): void {
+    const client = this.#client;
+    if (!client) return;
+    const timeout = setTimeout(() => client.destroy(), this.#settings.redisSocketTimeout * 1000).unref();
+    client
+      .ping()
+      .catch(() => client.destroy())
+      .finally(() => clearTimeout(timeout));
   }
 
   close(): void {
     this.#closed = true;
+    clearInterval(this.#checker);
     this.#client?.destroy();
     this.#client = undefined;
+  }
+
+  /**
+   * Drops the sentinel connection and asks again, on the next sentinel: for a failover whose end
+   * never came, or a connection that stopped answering.
+   */
+  recheck(): void {
+    this.#client?.destroy();
   }
 
   /** Connects to the next sentinel that answers, subscribes, and returns the primary it names. */
@@ -115,9 +138,11 @@ export class SentinelWatch {
       RESP: 3,
     }) as unknown as StringClient;
     client.on('error', (error: unknown) => this.#logger.debug({ err: error }, 'Sentinel connection error'));
-    client.on('end', () => {
+    // 'terminated' when the server closes it (no reconnect is configured), 'end' after destroy().
+    const lost = () => {
       if (this.#client === client && !this.#closed) void this.#relisten();
-    });
+    };
+    client.on('end', lost).on('terminated', lost);
     return client;
   }
 

@@ -145,6 +145,55 @@ describe('sentinel mode', () => {
     }
   });
 
+  test('a lost sentinel connection: the pool listens on the next sentinel and still follows a failover', async () => {
+    const pool = new RedisPool<true>({ logger: silent });
+    const watchers = async () => {
+      const found: { sentinel: (typeof group.sentinels)[number]; id: number }[] = [];
+      for (const sentinel of group.sentinels) {
+        const observer = await admin(sentinel.url);
+        try {
+          for (const entry of await observer.clientList()) {
+            if (entry.name?.startsWith('sentinel-relisten:sentinel-watch:'))
+              found.push({ sentinel, id: Number(entry.id) });
+          }
+        } finally {
+          observer.destroy();
+        }
+      }
+      return found;
+    };
+    try {
+      const client = await pool.getClient(sentinelSettings(group, 'sentinel-relisten'));
+      const [first] = await watchers();
+      assert.ok(first, 'the pool listens on one sentinel');
+      const observer = await admin(first.sentinel.url);
+      await observer.sendCommand(['CLIENT', 'KILL', 'ID', String(first.id)]);
+      observer.destroy();
+      let again: Awaited<ReturnType<typeof watchers>> = [];
+      for (let i = 0; i < 100 && again.length === 0; i++) {
+        await sleep(50);
+        again = await watchers();
+      }
+      assert.equal(again.length, 1, 'it listens again');
+      assert.notEqual(again[0]?.sentinel, first.sentinel, 'on the next sentinel');
+
+      const { to } = await group.failover();
+      let written: string | null | undefined;
+      for (let i = 0; i < 50 && written === undefined; i++) {
+        written = await client.set('after-relisten', 'yes').catch(() => sleep(100).then(() => undefined));
+      }
+      assert.equal(written, 'OK');
+      const primary = await admin(to.url);
+      try {
+        assert.equal(await primary.get('after-relisten'), 'yes', 'the write went to the new primary');
+      } finally {
+        primary.destroy();
+      }
+    } finally {
+      await pool.close();
+    }
+  });
+
   test('SIGKILL of the primary: the pool recovers on the promoted replica, and leases and the subscriber follow', async () => {
     const pool = new RedisPool<true>({ logger: silent });
     try {
