@@ -142,6 +142,22 @@ export class ClusterConnection {
     return nodes;
   }
 
+  /**
+   * Where the subscriber connects: any primary that is up, drawn again at each reconnect. A
+   * message PUBLISHed anywhere in a cluster reaches every node, so any one will do.
+   */
+  anyPrimary(): Target {
+    const target = new Target(this.#settings);
+    target.address = () => {
+      const masters = this.#cluster.masters as unknown as (NodeAddress & { client?: StringClient })[];
+      const up = masters.filter((master) => master.client?.isReady);
+      const choices = up.length > 0 ? up : masters;
+      const chosen = choices[Math.floor(Math.random() * choices.length)];
+      return chosen && { host: chosen.host, port: chosen.port };
+    };
+    return target;
+  }
+
   tick(): void {
     for (const pool of this.#leases.values()) pool.tick();
   }

@@ -592,8 +592,7 @@ export class LeasePool {
    */
   async #open(): Promise<LeasableConnection> {
     this.#connecting++;
-    const { host, port } = this.#target;
-    const address = host === undefined || port === undefined ? undefined : { host, port };
+    const address = this.#target.address();
     const hooks = { ...(this.#events.onEvent ? { onEvent: this.#events.onEvent } : {}), address };
     const client = createConnection(this.#settings, 'lease', this.#logger, 'never', hooks);
     try {

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { ClusterConnection, type ClusterNodeStats } from './cluster.js';
 import type { ConnectionEventName, ConnectionRole, RedisPoolClient, StringClient } from './connection.js';
-import { type AcquireTimeoutError, ClientUsageError, PoolClosedError, SettingsConflictError } from './errors.js';
+import { type AcquireTimeoutError, PoolClosedError, SettingsConflictError } from './errors.js';
 import { TICKS_PER_TIMEOUT } from './health.js';
 import {
   EMPTY_LEASE_STATS,
@@ -113,11 +113,7 @@ class OpenPool {
         const { watch, primary } = await SentinelWatch.open(settings, logger, {
           onFailoverStart: () => pool.#failoverStarted(),
           onSwitch: (address) => pool.#failedOver(address),
-          onFailoverAbort: () => {
-            clearTimeout(pool.#failoverDeadline);
-            pool.#shared?.moveOn();
-            pool.leases.resume();
-          },
+          onFailoverAbort: () => pool.#failoverAborted(),
         });
         pool.#sentinel = watch;
         pool.#target.host = primary.host;
@@ -185,26 +181,28 @@ class OpenPool {
   }
 
   subscriber(): Subscriber {
-    if (this.#cluster) {
-      throw new ClientUsageError(
-        "redisPool.subscriber() is not available in cluster mode yet; use the cluster client's own subscribe() and sSubscribe().",
-      );
-    }
     if (this.#subscriber?.isClosed) this.#subscriber = undefined;
     this.#subscriber ??= new Subscriber(
       this.settings,
       this.logger,
       { reserve: () => this.leases.reserveSlot(), give: () => this.leases.giveSlot() },
-      this.#target,
+      this.#cluster?.anyPrimary() ?? this.#target,
       this.#reporter('subscriber'),
     );
     return this.#subscriber;
   }
 
   stats(): PoolStats {
-    if (this.#cluster) return clusterStats(this.#cluster.nodes(), this.settings.redisMaxConnections);
-    const leases = this.leases.stats();
     const subscriber = this.#subscriber;
+    const subscriberStats = {
+      open: subscriber?.isReady ?? false,
+      channels: subscriber?.channels.length ?? 0,
+      patterns: subscriber?.patterns.length ?? 0,
+    };
+    if (this.#cluster) {
+      return { ...clusterStats(this.#cluster.nodes(), this.settings.redisMaxConnections), subscriber: subscriberStats };
+    }
+    const leases = this.leases.stats();
     let reconnects = 0;
     for (const count of this.#readies.values()) reconnects += Math.max(0, count - 1);
     return {
@@ -213,11 +211,7 @@ class OpenPool {
       max: this.settings.redisMaxConnections,
       reconnects,
       shared: { state: this.#shared.state, inFlight: this.#shared.inFlight, held: this.#shared.held },
-      subscriber: {
-        open: subscriber?.isReady ?? false,
-        channels: subscriber?.channels.length ?? 0,
-        patterns: subscriber?.patterns.length ?? 0,
-      },
+      subscriber: subscriberStats,
     };
   }
 
@@ -263,6 +257,13 @@ class OpenPool {
       () => this.#sentinel?.recheck(),
       this.settings.redisOfflineQueueTimeout * 1000,
     ).unref();
+  }
+
+  /** The failover was given up: the primary stays, and what was held goes on to it. */
+  #failoverAborted(): void {
+    clearTimeout(this.#failoverDeadline);
+    this.#shared?.resume();
+    this.leases.resume();
   }
 
   /**

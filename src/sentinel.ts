@@ -21,6 +21,11 @@ export class Target {
   is(address: NodeAddress): boolean {
     return this.host === address.host && this.port === address.port;
   }
+
+  /** Where the next connection goes; `undefined` leaves it to the settings (a unix socket). */
+  address(): NodeAddress | undefined {
+    return this.host === undefined || this.port === undefined ? undefined : { host: this.host, port: this.port };
+  }
 }
 
 /** What the sentinels tell the pool. */

@@ -211,10 +211,9 @@ export class SharedConnection {
   }
 
   #create(reconnect: Reconnect): StringClient {
-    const { host, port } = this.#owner.target;
     const client = createConnection(this.#settings, 'shared', this.#logger, reconnect, {
       ...this.#hooks,
-      address: host === undefined || port === undefined ? undefined : { host, port },
+      address: this.#owner.target.address(),
     });
     this.#monitor.attach(client);
     guardBatches(client, this.#owner.onLease, (retry) =>

@@ -196,9 +196,8 @@ export class Subscriber {
   }
 
   async #open(): Promise<StringClient> {
-    const { host, port } = this.#target;
     const client = createConnection(this.#settings, 'subscriber', this.#logger, 'never', {
-      address: host === undefined || port === undefined ? undefined : { host, port },
+      address: this.#target.address(),
       onEvent: (event, error) => {
         this.#onEvent?.(event, error);
         if (event === 'end' && client === this.#client && !this.#closed) void this.#replace();

@@ -108,6 +108,38 @@ describe('cluster mode', () => {
     assert.deepEqual(popped.map((reply) => reply?.element).sort(), ['1', '2', '3', '4', '5', '6', '7', '8']);
   });
 
+  test('the subscriber gets messages published anywhere in the cluster, and resubscribes on another connection', async () => {
+    const client = await pool.getClient();
+    const subscriber = await pool.subscriber();
+    const messages: string[] = [];
+    await subscriber.subscribe('cluster-news', (message) => messages.push(message));
+    await subscriber.pSubscribe('cluster-*', (message) => messages.push(`pattern ${message}`));
+    await client.publish('cluster-news', 'first');
+    for (let i = 0; i < 50 && messages.length < 2; i++) await sleep(20);
+    assert.deepEqual(messages.sort(), ['first', 'pattern first']);
+
+    // Drop its connection wherever it is; it reconnects (to any primary) and subscribes again.
+    for (const node of cluster.nodes.filter((candidate) => candidate.pid !== undefined)) {
+      const observer = await admin(node.url);
+      try {
+        for (const entry of await observer.clientList()) {
+          if (entry.name?.startsWith('cluster-test:subscriber:'))
+            await observer.sendCommand(['CLIENT', 'KILL', 'ID', String(entry.id)]);
+        }
+      } finally {
+        observer.destroy();
+      }
+    }
+    messages.length = 0;
+    for (let i = 0; i < 100 && !messages.includes('second'); i++) {
+      await client.publish('cluster-news', 'second');
+      await sleep(50);
+    }
+    assert.ok(messages.includes('second') && messages.includes('pattern second'), messages.join(', '));
+    assert.equal(subscriber.reconnects, 1);
+    assert.deepEqual(pool.stats().subscriber, { open: true, channels: 1, patterns: 1 });
+  });
+
   test('stats() reports each primary', async () => {
     await pool.withConnection({ key: 'stats-key' }, (lease) => lease.ping());
     const stats = pool.stats();
