@@ -194,6 +194,8 @@ test('a command whose reply is lost with the connection is rejected, never resen
   }
 });
 
+// Regression: after its connection dropped, a lease's next command failed with node-redis's
+// untyped "The client is closed".
 test('a leased connection that drops: the command in flight and the ones after reject with ConnectionLostError', async () => {
   const server = await startRedisServer();
   const observer = await admin(server.url);

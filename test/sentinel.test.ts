@@ -145,6 +145,8 @@ describe('sentinel mode', () => {
     }
   });
 
+  // Regression: a sentinel connection closed by the server was never replaced, because node-redis
+  // reports that as 'terminated', not 'end', and the pool stopped hearing of failovers.
   test('a lost sentinel connection: the pool listens on the next sentinel and still follows a failover', async () => {
     const pool = new RedisPool<true>({ logger: silent });
     const watchers = async () => {
