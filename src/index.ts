@@ -1,3 +1,4 @@
+export type { ClusterNodeStats } from './cluster.js';
 export type {
   BufferClient,
   BufferTypeMapping,
@@ -46,6 +47,7 @@ export {
   type LoadSettingsOptions,
   type LogLevel,
   loadSettings,
+  type NodeAddress,
   SETTINGS_DEFAULTS,
   type SettingsInput,
 } from './settings.js';
