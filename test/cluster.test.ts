@@ -119,16 +119,23 @@ describe('cluster mode', () => {
     assert.deepEqual(messages.sort(), ['first', 'pattern first']);
 
     // Drop its connection wherever it is; it reconnects (to any primary) and subscribes again.
+    // Found on every node first, then killed, so its new connection is not killed as well.
+    const found: { url: string; id: string }[] = [];
     for (const node of cluster.nodes.filter((candidate) => candidate.pid !== undefined)) {
       const observer = await admin(node.url);
       try {
         for (const entry of await observer.clientList()) {
-          if (entry.name?.startsWith('cluster-test:subscriber:'))
-            await observer.sendCommand(['CLIENT', 'KILL', 'ID', String(entry.id)]);
+          if (entry.name?.startsWith('cluster-test:subscriber:')) found.push({ url: node.url, id: String(entry.id) });
         }
       } finally {
         observer.destroy();
       }
+    }
+    assert.equal(found.length, 1);
+    for (const { url, id } of found) {
+      const observer = await admin(url);
+      await observer.sendCommand(['CLIENT', 'KILL', 'ID', id]);
+      observer.destroy();
     }
     messages.length = 0;
     for (let i = 0; i < 100 && !messages.includes('second'); i++) {
