@@ -49,8 +49,8 @@ async function caller(index: number) {
   let acknowledged: string | null = null;
   const mayHaveRun = new Set<string>();
   const fail = (error: unknown) => {
-    // The server's own reply errors (LOADING while it reads its data back after the restart) pass
-    // through unchanged, as they should; anything else must carry one of our codes.
+    // The server's own reply errors pass through unchanged, as they should; anything else must
+    // carry one of our codes (LOADING after the restart is REDIS_POOL_UNAVAILABLE).
     const code =
       error instanceof ErrorReply
         ? `server ${error.message.split(' ')[0]}`

@@ -16,6 +16,7 @@ import {
   ConnectTimeoutError,
   RedisAuthError,
   RedisPoolError,
+  RedisUnavailableError,
   TlsError,
 } from './errors.js';
 import type { Logger } from './logger.js';
@@ -210,6 +211,7 @@ export function createConnection(
   const client = createClient(options) as StringClient;
   installFastPath(client, hooks.intercept);
   typeLostCommands(client, settings.redisUrl);
+  typeLoadingReplies(client, settings.redisUrl);
   const report = hooks.onEvent ?? (() => undefined);
   client.on('connect', () => report('connect'));
   client.on('reconnecting', () => report('reconnecting'));
@@ -240,6 +242,28 @@ function typeLostCommands(client: StringClient, url: string): void {
     const flush = queue[method].bind(queue);
     queue[method] = (error) => flush(error instanceof RedisPoolError ? error : new ConnectionLostError(url, error));
   }
+}
+
+/**
+ * A server restarted with persistence accepts connections while it loads its data, and answers
+ * every command with `LOADING` until done. Such a command did not run, and the server is in
+ * effect unavailable: callers get `RedisUnavailableError` (reason `loading`), with the reply as
+ * its cause, instead of an error reply they would have to recognise by its text.
+ */
+function typeLoadingReplies(client: StringClient, url: string): void {
+  const decoder = internals(client)._getQueue().decoder;
+  const onErrorReply = decoder.onErrorReply;
+  decoder.onErrorReply = (error) =>
+    onErrorReply(
+      error.message.startsWith('LOADING')
+        ? new RedisUnavailableError(
+            url,
+            'loading',
+            'it is loading its data into memory after a restart, and refused the command; retry shortly',
+            error,
+          )
+        : error,
+    );
 }
 
 /** node-redis publishes every typed command's reply here when someone listens (tracing, OTel). */

@@ -156,10 +156,12 @@ export type UnavailableReason =
   | 'offline-queue-off'
   | 'offline-queue-full'
   | 'offline-queue-timeout'
-  | 'connect-backoff';
+  | 'connect-backoff'
+  | 'loading';
 
 /**
- * Redis could not be reached, so the command was never sent: safe to retry. With
+ * Redis could not be reached, or (reason `loading`) refused the command while it loads its data
+ * after a restart: either way the command did not run, so it is safe to retry. With
  * `REDIS_OFFLINE_QUEUE=false` this comes at once while the connection is down; with the queue on,
  * when the queue is full (`REDIS_OFFLINE_QUEUE_SIZE`) or a command has waited
  * `REDIS_OFFLINE_QUEUE_TIMEOUT`; and from `withConnection()` while opening connections backs off
@@ -171,7 +173,7 @@ export class RedisUnavailableError extends RedisPoolError {
   readonly reason: UnavailableReason;
 
   constructor(url: string, reason: UnavailableReason, detail: string, cause?: unknown) {
-    super(`Redis at ${url} is unavailable and the command was not sent: ${detail}`, { cause });
+    super(`Redis at ${url} is unavailable, and the command did not run: ${detail}`, { cause });
     this.reason = reason;
   }
 }

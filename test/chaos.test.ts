@@ -225,6 +225,41 @@ test('a leased connection that drops: the command in flight and the ones after r
   }
 });
 
+test('a server loading its data after a restart: LOADING becomes RedisUnavailableError, then commands run', async () => {
+  const server = await startRedisServer({ args: ['--enable-debug-command', 'yes'] });
+  const observer = await admin(server.url);
+  const pool = new RedisPool<true>({ logger: silent });
+  try {
+    const client = await pool.getClient(settingsFor(server.url));
+    // Enough keys that loading them back takes a moment after the restart.
+    await observer.sendCommand(['DEBUG', 'POPULATE', '3000000']);
+    await observer.sendCommand(['SAVE']);
+    observer.destroy();
+    await server.kill();
+    let restarted = false;
+    const restarting = server.restart().then(() => {
+      restarted = true;
+    });
+    const loading: unknown[] = [];
+    while (!restarted) {
+      await client.get('key:1').catch((error: unknown) => {
+        if (error instanceof RedisUnavailableError && error.reason === 'loading') loading.push(error);
+      });
+      await sleep(5);
+    }
+    await restarting;
+    console.log(`${loading.length} commands refused while the server loaded its data`);
+    assert.ok(loading.length > 0, 'the pool reached the server while it was loading');
+    const first = loading[0] as RedisUnavailableError;
+    assert.equal(first.code, 'REDIS_POOL_UNAVAILABLE');
+    assert.ok(first.cause instanceof ErrorReply && first.cause.message.startsWith('LOADING'));
+    assert.equal(await client.get('key:1'), 'value:1');
+  } finally {
+    pool.destroy();
+    await server.stop();
+  }
+});
+
 describe('offline queue (REDIS_OFFLINE_QUEUE)', () => {
   test('on: commands wait for the server, bounded in length and in time; off: they fail at once', async () => {
     const server = await startRedisServer();
