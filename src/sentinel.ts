@@ -40,8 +40,9 @@ export interface SentinelEvents {
 
 /**
  * Sentinel mode: asks the sentinels, in the order given, for the primary of
- * `REDIS_SENTINEL_MASTER`, then listens on one of them for `+switch-master`, so the pool follows a
- * failover as soon as the sentinels announce it rather than at some later scan. When that
+ * `REDIS_SENTINEL_MASTER`, then listens on one of them for the failover announcements (see
+ * `#handlers`), so the pool follows a failover as the sentinels run it rather than at some later
+ * scan. When that
  * connection is lost, it moves to the next sentinel with backoff and asks again, in case a
  * failover happened meanwhile.
  */
