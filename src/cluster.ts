@@ -35,6 +35,9 @@ interface CommandParser {
   firstKey: unknown;
 }
 
+/** Failures that reach cluster callers as they are: Redis's replies, and errors already typed. */
+const PASSING = [ErrorReply, WatchError, MaxCommandRedirectionsError, RedisPoolError];
+
 /** One primary of the cluster, as `stats().nodes` shows it. */
 export interface ClusterNodeStats extends LeaseStats {
   /** The node's shared connection: its state and the commands sent and not yet answered. */
@@ -113,14 +116,7 @@ export class ClusterConnection {
       );
     }
     const master = this.#cluster.getSlotMaster(calculateSlot(options.key)) as NodeAddress;
-    const pool = this.#leasesFor(master);
-    const lease = pool.tryAcquire() ?? (await pool.acquire(options));
-    try {
-      return await use(lease);
-    } finally {
-      const restoring = pool.release(lease);
-      if (restoring) await restoring;
-    }
+    return this.#leasesFor(master).run(use, options);
   }
 
   /** Per-primary figures, keyed by `host:port`. */
@@ -214,8 +210,7 @@ export class ClusterConnection {
           ? this.lease((lease) => run(lease.client, options), { key: String(key) })
           : execute.apply(instance, args);
       return reply.catch((error: unknown) => {
-        const passes = [ErrorReply, WatchError, MaxCommandRedirectionsError, RedisPoolError];
-        if (passes.some((kind) => error instanceof kind)) throw error;
+        if (PASSING.some((kind) => error instanceof kind)) throw error;
         if (this.#closed) throw new PoolClosedError();
         if (error instanceof TimeoutError) throw new CommandTimeoutError(url, timeoutMs, 1);
         throw new ConnectionLostError(url, error);
@@ -227,10 +222,7 @@ export class ClusterConnection {
     const address = `${master.host}:${master.port}`;
     let pool = this.#leases.get(address);
     if (!pool) {
-      const target = new Target(this.#settings);
-      target.host = master.host;
-      target.port = master.port;
-      pool = new LeasePool(this.#settings, this.#logger, this.#events, target);
+      pool = new LeasePool(this.#settings, this.#logger, this.#events, new Target(this.#settings, master));
       this.#leases.set(address, pool);
     }
     return pool;

@@ -182,6 +182,8 @@ export interface ConnectionHooks {
   intercept?: (args: readonly unknown[], options: unknown) => Promise<unknown> | undefined;
   /** Where to connect instead of the settings' address: sentinel mode's current primary. */
   address?: NodeAddress | undefined;
+  /** The server answered `READONLY`: it is a replica now. Called after the caller got the reply. */
+  onReadonly?: () => void;
 }
 
 /**
@@ -211,7 +213,7 @@ export function createConnection(
   const client = createClient(options) as StringClient;
   installFastPath(client, hooks.intercept);
   typeLostCommands(client, settings.redisUrl);
-  typeLoadingReplies(client, settings.redisUrl);
+  watchErrorReplies(client, settings.redisUrl, hooks.onReadonly);
   const report = hooks.onEvent ?? (() => undefined);
   client.on('connect', () => report('connect'));
   client.on('reconnecting', () => report('reconnecting'));
@@ -245,25 +247,24 @@ function typeLostCommands(client: StringClient, url: string): void {
 }
 
 /**
- * A server restarted with persistence accepts connections while it loads its data, and answers
- * every command with `LOADING` until done. Such a command did not run, and the server is in
- * effect unavailable: callers get `RedisUnavailableError` (reason `loading`), with the reply as
- * its cause, instead of an error reply they would have to recognise by its text.
+ * Error replies that say something about the server rather than the command. `LOADING`: a server
+ * restarted with persistence accepts connections while it loads its data, and refuses every
+ * command until done; such a command did not run, so callers get `RedisUnavailableError` (reason
+ * `loading`, the reply as its cause) instead of a reply to recognise by its text. `READONLY`: the
+ * server became a replica behind our back; the reply reaches the caller unchanged, and
+ * `onReadonly` lets the connection's owner act on it.
  */
-function typeLoadingReplies(client: StringClient, url: string): void {
+function watchErrorReplies(client: StringClient, url: string, onReadonly: (() => void) | undefined): void {
   const decoder = internals(client)._getQueue().decoder;
   const onErrorReply = decoder.onErrorReply;
-  decoder.onErrorReply = (error) =>
-    onErrorReply(
-      error.message.startsWith('LOADING')
-        ? new RedisUnavailableError(
-            url,
-            'loading',
-            'it is loading its data into memory after a restart, and refused the command; retry shortly',
-            error,
-          )
-        : error,
-    );
+  decoder.onErrorReply = (error) => {
+    if (error.message.startsWith('LOADING')) {
+      const detail = 'it is loading its data into memory after a restart, and refused the command; retry shortly';
+      return onErrorReply(new RedisUnavailableError(url, 'loading', detail, error));
+    }
+    onErrorReply(error);
+    if (onReadonly && error.message.startsWith('READONLY')) onReadonly();
+  };
 }
 
 /** node-redis publishes every typed command's reply here when someone listens (tracing, OTel). */

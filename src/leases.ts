@@ -162,12 +162,6 @@ class LeasableConnection {
     const instance = internals(this.client)._self;
     const lost = () =>
       Promise.reject(new ConnectionLostError(url, new Error('the leased connection had already closed')));
-    const queue = internals(this.client)._getQueue();
-    const onErrorReply = queue.decoder.onErrorReply;
-    queue.decoder.onErrorReply = (error) => {
-      onErrorReply(error);
-      if (error.message.startsWith('READONLY')) this.readonly = true;
-    };
     const send = instance.sendCommand;
     instance.sendCommand = (args, options) => {
       if (!this.client.isOpen) return lost();
@@ -374,6 +368,27 @@ export class LeasePool {
       throw error;
     }
     return this.#lend(opened, false);
+  }
+
+  /**
+   * Runs `use` with a lease, and always gives it back: when `use` settles, or at once when
+   * `options.signal` aborts (the connection is then closed, its replies unread).
+   */
+  async run<T>(use: (lease: Lease) => Promise<T> | T, options: LeaseOptions = {}): Promise<T> {
+    const lease = this.tryAcquire() ?? (await this.acquire(options));
+    let abandoned = false;
+    try {
+      const { signal } = options;
+      // Aborted while a connection was being opened: the callback never runs.
+      signal?.throwIfAborted();
+      if (!signal) return await use(lease);
+      return await abortable(use(lease), signal, () => {
+        abandoned = true;
+      });
+    } finally {
+      const restoring = this.release(lease, abandoned);
+      if (restoring) await restoring;
+    }
   }
 
   /**
@@ -593,13 +608,20 @@ export class LeasePool {
   async #open(): Promise<LeasableConnection> {
     this.#connecting++;
     const address = this.#target.address();
-    const hooks = { ...(this.#events.onEvent ? { onEvent: this.#events.onEvent } : {}), address };
-    const client = createConnection(this.#settings, 'lease', this.#logger, 'never', hooks);
+    let connection: LeasableConnection | undefined;
+    const client = createConnection(this.#settings, 'lease', this.#logger, 'never', {
+      ...(this.#events.onEvent ? { onEvent: this.#events.onEvent } : {}),
+      address,
+      onReadonly: () => {
+        if (connection) connection.readonly = true;
+      },
+    });
     try {
       await connectWithin(client, this.#settings);
       this.connectSucceeded();
       const monitor = new ReplyMonitor(this.#settings.redisSocketTimeout * 1000, 0);
-      return new LeasableConnection(client, this.#settings, monitor, address);
+      connection = new LeasableConnection(client, this.#settings, monitor, address);
+      return connection;
     } catch (error) {
       this.connectFailed(error);
       throw error;
@@ -724,4 +746,25 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new Error(`no reply within ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Settles with `work`, or rejects with the signal's reason as soon as it aborts. */
+function abortable<T>(work: Promise<T> | T, signal: AbortSignal, onAbort: () => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => {
+      onAbort();
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', abort, { once: true });
+    Promise.resolve(work).then(
+      (value) => {
+        signal.removeEventListener('abort', abort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', abort);
+        reject(error);
+      },
+    );
+  });
 }

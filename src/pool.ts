@@ -113,11 +113,10 @@ class OpenPool {
         const { watch, primary } = await SentinelWatch.open(settings, logger, {
           onFailoverStart: () => pool.#failoverStarted(),
           onSwitch: (address) => pool.#failedOver(address),
-          onFailoverAbort: () => pool.#failoverAborted(),
+          onFailoverAbort: () => pool.#resumeHeld(),
         });
         pool.#sentinel = watch;
-        pool.#target.host = primary.host;
-        pool.#target.port = primary.port;
+        pool.#target.moveTo(primary);
       }
       pool.#shared = await SharedConnection.open(settings, logger, {
         target: pool.#target,
@@ -162,22 +161,8 @@ class OpenPool {
   }
 
   /** Runs `use` with a leased connection, and always gives the connection back. */
-  async lease<T>(use: (lease: Lease) => Promise<T> | T, options: LeaseOptions = {}): Promise<T> {
-    if (this.#cluster) return this.#cluster.lease(use, options);
-    const lease = this.leases.tryAcquire() ?? (await this.leases.acquire(options));
-    let abandoned = false;
-    try {
-      const { signal } = options;
-      // Aborted while a connection was being opened: the callback never runs.
-      signal?.throwIfAborted();
-      if (!signal) return await use(lease);
-      return await abortable(use(lease), signal, () => {
-        abandoned = true;
-      });
-    } finally {
-      const restoring = this.leases.release(lease, abandoned);
-      if (restoring) await restoring;
-    }
+  lease<T>(use: (lease: Lease) => Promise<T> | T, options: LeaseOptions = {}): Promise<T> {
+    return this.#cluster ? this.#cluster.lease(use, options) : this.leases.run(use, options);
   }
 
   subscriber(): Subscriber {
@@ -199,9 +184,7 @@ class OpenPool {
       channels: subscriber?.channels.length ?? 0,
       patterns: subscriber?.patterns.length ?? 0,
     };
-    if (this.#cluster) {
-      return { ...clusterStats(this.#cluster.nodes(), this.settings.redisMaxConnections), subscriber: subscriberStats };
-    }
+    if (this.#cluster) return clusterStats(this.#cluster.nodes(), this.settings.redisMaxConnections, subscriberStats);
     const leases = this.leases.stats();
     let reconnects = 0;
     for (const count of this.#readies.values()) reconnects += Math.max(0, count - 1);
@@ -259,8 +242,8 @@ class OpenPool {
     ).unref();
   }
 
-  /** The failover was given up: the primary stays, and what was held goes on to it. */
-  #failoverAborted(): void {
+  /** The failover was given up, or the primary is the same: what was held goes on to it. */
+  #resumeHeld(): void {
     clearTimeout(this.#failoverDeadline);
     this.#shared?.resume();
     this.leases.resume();
@@ -272,19 +255,17 @@ class OpenPool {
    * are closed, and leased ones when they come back.
    */
   #failedOver(primary: NodeAddress): void {
-    clearTimeout(this.#failoverDeadline);
-    // Still the same primary (a reconnect to the sentinels): only a parked connection moves on.
+    // Still the same primary (a reconnect to the sentinels): only what was held moves on.
     if (this.#target.is(primary)) {
-      this.#shared?.resume();
-      this.leases.resume();
+      this.#resumeHeld();
       return;
     }
+    clearTimeout(this.#failoverDeadline);
     this.logger.warn(
       { from: `${this.#target.host}:${this.#target.port}`, to: `${primary.host}:${primary.port}` },
       'The sentinels name a new Redis primary; moving every connection to it',
     );
-    this.#target.host = primary.host;
-    this.#target.port = primary.port;
+    this.#target.moveTo(primary);
     this.#shared?.moveOn();
     this.leases.discardIdle();
     this.leases.resume();
@@ -314,49 +295,26 @@ class OpenPool {
 }
 
 /** The pool's figures in cluster mode: the per-primary ones, and their sums. */
-function clusterStats(nodes: Record<string, ClusterNodeStats>, max: number): PoolStats {
-  const sum = (pick: (node: ClusterNodeStats) => number) =>
-    Object.values(nodes).reduce((total, node) => total + pick(node), 0);
-  const ready = Object.values(nodes).every((node) => node.shared.state === 'ready');
+function clusterStats(
+  nodes: Record<string, ClusterNodeStats>,
+  max: number,
+  subscriber: PoolStats['subscriber'],
+): PoolStats {
+  const all = Object.values(nodes);
+  const sum = (pick: (node: ClusterNodeStats) => number) => all.reduce((total, node) => total + pick(node), 0);
+  const leases = Object.fromEntries(
+    Object.keys(EMPTY_LEASE_STATS).map((key) => [key, sum((node) => node[key as keyof LeaseStats])]),
+  ) as unknown as LeaseStats;
+  const ready = all.every((node) => node.shared.state === 'ready');
   return {
-    idle: sum((node) => node.idle),
-    leased: sum((node) => node.leased),
-    connecting: sum((node) => node.connecting),
-    pending: sum((node) => node.pending),
-    hits: sum((node) => node.hits),
-    misses: sum((node) => node.misses),
-    timeouts: sum((node) => node.timeouts),
-    waitCount: sum((node) => node.waitCount),
-    waitTimeMs: sum((node) => node.waitTimeMs),
-    staleClosed: sum((node) => node.staleClosed),
+    ...leases,
     total: sum((node) => node.total + 1),
     max,
     reconnects: 0,
     shared: { state: ready ? 'ready' : 'reconnecting', inFlight: sum((node) => node.shared.inFlight), held: 0 },
-    subscriber: { open: false, channels: 0, patterns: 0 },
+    subscriber,
     nodes,
   };
-}
-
-/** Settles with `work`, or rejects with the signal's reason as soon as it aborts. */
-function abortable<T>(work: Promise<T> | T, signal: AbortSignal, onAbort: () => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const abort = () => {
-      onAbort();
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', abort, { once: true });
-    Promise.resolve(work).then(
-      (value) => {
-        signal.removeEventListener('abort', abort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', abort);
-        reject(error);
-      },
-    );
-  });
 }
 
 /**

@@ -13,9 +13,14 @@ export class Target {
   host: string | undefined;
   port: number | undefined;
 
-  constructor(settings: CommonAppSettings) {
-    this.host = settings.redisHost;
-    this.port = settings.redisPort;
+  constructor(settings: CommonAppSettings, address?: NodeAddress) {
+    this.host = address?.host ?? settings.redisHost;
+    this.port = address?.port ?? settings.redisPort;
+  }
+
+  moveTo(address: NodeAddress): void {
+    this.host = address.host;
+    this.port = address.port;
   }
 
   is(address: NodeAddress): boolean {

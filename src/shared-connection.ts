@@ -214,6 +214,10 @@ export class SharedConnection {
     const client = createConnection(this.#settings, 'shared', this.#logger, reconnect, {
       ...this.#hooks,
       address: this.#owner.target.address(),
+      // The server became a replica behind our back (a failover): find the primary again.
+      onReadonly: () => {
+        if (client === this.#client) this.#reconnectAfterReadonly();
+      },
     });
     this.#monitor.attach(client);
     guardBatches(client, this.#owner.onLease, (retry) =>
@@ -221,13 +225,6 @@ export class SharedConnection {
         ? undefined
         : this.#hold(() => retry(internals(this.#client)._self as unknown as BatchRunners)),
     );
-    // READONLY means the server became a replica behind our back (a failover): find the primary again.
-    const decoder = internals(client)._getQueue().decoder;
-    const onErrorReply = decoder.onErrorReply;
-    decoder.onErrorReply = (error) => {
-      onErrorReply(error);
-      if (error.message.startsWith('READONLY') && client === this.#client) this.#reconnectAfterReadonly();
-    };
     return client;
   }
 

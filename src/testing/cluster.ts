@@ -101,14 +101,19 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     await until('every node reports cluster_state:ok', allOk);
 
     const byPort = (port: number) => nodes.find((node) => node.port === port) as RedisServer;
+    /** The port of the primary that `node` believes serves `slot`. */
+    const ownerSeenBy = async (node: RedisServer, slot: number) => {
+      const ranges = await ask<[number, number, [string, number, ...unknown[]], ...unknown[]][]>(node, [
+        'CLUSTER',
+        'SLOTS',
+      ]);
+      const range = ranges.find(([from, to]) => slot >= from && slot <= to);
+      return range && Number(range[2][1]);
+    };
     const masterOf = async (slot: number) => {
       for (const node of alive()) {
-        const ranges = await ask<[number, number, [string, number, ...unknown[]], ...unknown[]][]>(node, [
-          'CLUSTER',
-          'SLOTS',
-        ]);
-        const range = ranges.find(([from, to]) => slot >= from && slot <= to);
-        if (range) return byPort(Number(range[2][1]));
+        const port = await ownerSeenBy(node, slot);
+        if (port !== undefined) return byPort(port);
       }
       throw new RedisServerStartError(`No node serves slot ${slot}`);
     };
@@ -153,14 +158,12 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
           await ask(from, ['MIGRATE', '127.0.0.1', String(to.port), '', '0', '5000', 'KEYS', ...keys]);
         }
         for (const node of [to, from, ...alive().filter((node) => node !== to && node !== from)]) {
+          // Replicas refuse SETSLOT; they learn the new owner from their primaries, which the
+          // wait below checks.
           await ask(node, ['CLUSTER', 'SETSLOT', String(slot), 'NODE', toId]).catch(() => undefined);
         }
         await until(`every node sees slot ${slot} on port ${to.port}`, async () => {
-          for (const node of alive()) {
-            const ranges = await ask<[number, number, [string, number]][]>(node, ['CLUSTER', 'SLOTS']);
-            const range = ranges.find(([low, high]) => slot >= low && slot <= high);
-            if (Number(range?.[2][1]) !== to.port) return false;
-          }
+          for (const node of alive()) if ((await ownerSeenBy(node, slot)) !== to.port) return false;
           return true;
         });
       },

@@ -79,16 +79,13 @@ export async function startSentinelGroup(options: SentinelGroupOptions = {}): Pr
     }
 
     const until = (what: string, check: () => Promise<boolean>) => waitFor('sentinel group', what, timeoutMs, check);
-    const masterPort = async () => {
-      const [, port] = await ask<string[]>(watchers[0] as RedisServer, [
-        'SENTINEL',
-        'GET-MASTER-ADDR-BY-NAME',
-        masterName,
-      ]);
+    /** The port of the primary `sentinel` names. */
+    const masterPortSeenBy = async (sentinel: RedisServer) => {
+      const [, port] = await ask<string[]>(sentinel, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', masterName]);
       return Number(port);
     };
     const master = async () => {
-      const port = await masterPort();
+      const port = await masterPortSeenBy(watchers[0] as RedisServer);
       const found = servers.find((server) => server.port === port);
       if (!found) throw new RedisServerStartError(`The sentinels name an unknown primary on port ${port}`);
       return found;
@@ -112,16 +109,13 @@ export async function startSentinelGroup(options: SentinelGroupOptions = {}): Pr
       }
       return true;
     };
-    /** Waits until every sentinel names a new primary, it answers as one, and the other replicas follow it. */
+    /** Waits until every sentinel names the same new primary, and it answers as one. */
     const promoted = async (from: RedisServer) => {
       let to: RedisServer | undefined;
       await until('a replica was promoted', async () => {
         to = await master();
         if (to === from || (await role(to)) !== 'master') return false;
-        for (const sentinel of watchers) {
-          const [, port] = await ask<string[]>(sentinel, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', masterName]);
-          if (Number(port) !== to.port) return false;
-        }
+        for (const sentinel of watchers) if ((await masterPortSeenBy(sentinel)) !== to.port) return false;
         return true;
       });
       return { from, to: to as RedisServer };
