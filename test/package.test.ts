@@ -46,7 +46,13 @@ test('the built package exposes its entry points through package.json exports', 
   ]) {
     assert.ok(main.includes(name), `${name} is not exported`);
   }
-  assert.deepEqual(testing, ['startCluster', 'startFaultProxy', 'startRedisServer', 'startSentinelGroup']);
+  assert.deepEqual(testing, [
+    'startCluster',
+    'startFakeRedis',
+    'startFaultProxy',
+    'startRedisServer',
+    'startSentinelGroup',
+  ]);
   assert.match(run(process.execPath, ['dist/cli.js', '--version']), /^\d+\.\d+\.\d+\n$/);
 });
 

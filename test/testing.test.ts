@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { test } from 'node:test';
+import { createClient } from 'redis';
 import { RedisServerNotFoundError, RedisServerStartError } from '../src/index.js';
-import { startFaultProxy, startRedisServer } from '../src/testing/index.js';
+import { startFakeRedis, startFaultProxy, startRedisServer } from '../src/testing/index.js';
 import { admin, timed } from './helpers.js';
 
 /** Sends an inline PING on a raw socket and returns the first reply, or `undefined` after `waitMs`. */
@@ -167,6 +168,46 @@ test('startFaultProxy forwards, delays, cuts, blackholes and refuses, and restor
     assert.equal(await rawPing(proxy.port), '+PONG');
   } finally {
     await proxy.stop();
+    await server.stop();
+  }
+});
+
+test('startFakeRedis answers like a small Redis, lets a test write any reply, and records what it got', async () => {
+  const server = await startFakeRedis({
+    reply: (command, connection) => {
+      if (command[0] === 'GET' && command[1] === 'broken') return 'not RESP\r\n';
+      if (command[0] === 'GET' && command[1] === 'later') {
+        setTimeout(() => connection.write('$5\r\nlater\r\n'), 20);
+        return null;
+      }
+      return undefined;
+    },
+  });
+  const client = await admin(server.url);
+  try {
+    assert.equal(await client.set('k', 'v'), 'OK');
+    assert.equal(await client.get('k'), 'v');
+    assert.equal(await client.get('missing'), null);
+    assert.equal(await client.incr('n'), 1);
+    assert.equal(await client.sendCommand(['GET', 'later']), 'later');
+    assert.equal(await client.ping(), 'PONG');
+    assert.equal(server.connections, 1);
+    assert.deepEqual(
+      server.commands.filter(([name]) => name === 'GET').map(([, key]) => key),
+      ['k', 'missing', 'later'],
+    );
+    assert.equal(await rawPing(server.port), '+PONG');
+    const hello = await startFakeRedis({ hello: false });
+    try {
+      const once = createClient({ url: hello.url, socket: { reconnectStrategy: false } });
+      once.on('error', () => undefined);
+      await assert.rejects(once.connect(), /unknown command 'HELLO'/);
+    } finally {
+      await hello.stop();
+    }
+  } finally {
+    client.destroy();
+    await server.stop();
     await server.stop();
   }
 });

@@ -4,6 +4,13 @@
  */
 
 export { type Cluster, type ClusterOptions, startCluster } from './cluster.js';
+export {
+  type FakeConnection,
+  type FakeRedis,
+  type FakeRedisOptions,
+  type FakeReply,
+  startFakeRedis,
+} from './fake-redis.js';
 export { type FaultMode, type FaultProxy, type FaultProxyOptions, startFaultProxy } from './fault-proxy.js';
 export { type RedisServer, type RedisServerOptions, startRedisServer } from './redis-server.js';
 export { type SentinelGroup, type SentinelGroupOptions, startSentinelGroup } from './sentinel-group.js';
