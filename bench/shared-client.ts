@@ -72,6 +72,27 @@ const contenders: Contender[] = [
   },
 ];
 
+/**
+ * `BENCH_BASELINE=<directory>`: another build of this package (its `dist/`, say of the previous
+ * commit) runs as one more contender, so a change's cost shows as a paired ratio in one run.
+ */
+const BASELINE = process.env.BENCH_BASELINE;
+const AT_BASELINE = 'redis-pool shared client at BENCH_BASELINE';
+if (BASELINE) {
+  contenders.splice(1, 0, {
+    name: AT_BASELINE,
+    async open(url) {
+      const baseline = (await import(`${BASELINE}/dist/index.js`)) as typeof import('../src/index.js');
+      const pool = new baseline.RedisPool<true>({ logger: silent });
+      const settings = baseline.loadSettings(
+        { serviceName: 'bench', logLevel: 'silent', redisUrl: url, redisDecodeResponses: true },
+        { env: {}, envFile: false },
+      );
+      return { target: await pool.getClient(settings), close: () => pool.close() };
+    },
+  });
+}
+
 function setThenGet(client: Target, inFlight: number): Promise<number> {
   return rate(inFlight, async (worker) => {
     await client.set(`bench:${worker}`, VALUE);
@@ -110,6 +131,7 @@ export async function sharedClientBench(server: RedisServer): Promise<void> {
       table(samples, 'ops/s', [
         ['× node-redis timeout off', RAW_NO_TIMEOUT],
         ['× ioredis', IOREDIS],
+        ...(BASELINE ? ([['× baseline', AT_BASELINE]] as [string, string][]) : []),
       ]),
     );
     console.log();
