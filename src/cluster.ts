@@ -8,7 +8,14 @@ import {
   WatchError,
 } from 'redis';
 import { blockingTimeoutMs } from './commands.js';
-import { clientOptions, internals, openWithin, refuseLifecycle, type StringClient } from './connection.js';
+import {
+  clientOptions,
+  killableSocket,
+  openWithin,
+  protectClient,
+  refuseLifecycle,
+  type StringClient,
+} from './connection.js';
 import {
   ClientUsageError,
   CommandTimeoutError,
@@ -25,6 +32,7 @@ import {
   type LeaseStats,
 } from './leases.js';
 import type { Logger } from './logger.js';
+import { internals } from './node-redis.js';
 import { Target } from './sentinel.js';
 import type { CommonAppSettings, NodeAddress } from './settings.js';
 
@@ -58,6 +66,7 @@ export class ClusterConnection {
   readonly #cluster: Cluster;
   readonly #facade: StringClient;
   readonly #leases = new Map<string, LeasePool>();
+  readonly #protected = new WeakSet<StringClient>();
   #closed = false;
 
   /** Discovers the cluster from `REDIS_CLUSTER_NODES` within the connect timeout. */
@@ -87,10 +96,17 @@ export class ClusterConnection {
         commandOptions: { ...defaults.commandOptions, timeout: settings.redisSocketTimeout * 1000 },
         disableOfflineQueue: false,
       },
+      // Called for each node client the cluster makes: its socket is made killable, so that
+      // protectClient() can end it when a reply cannot be used (see protectNodeClients).
+      nodeAddressMap: (address: string) => {
+        const at = address.lastIndexOf(':');
+        return killableSocket({ host: address.slice(0, at), port: Number(address.slice(at + 1)) });
+      },
     } as Parameters<typeof createCluster>[0]) as unknown as Cluster;
     this.#cluster.on('error', (error: unknown) =>
       logger.warn({ err: error, url: settings.redisUrl }, 'Redis cluster error'),
     );
+    this.#cluster.on('node-connect', () => this.#protectNodeClients());
     this.#typeFailures();
     const facade = Object.create(this.#cluster);
     refuseLifecycle(
@@ -216,6 +232,20 @@ export class ClusterConnection {
         throw new ConnectionLostError(url, error);
       });
     };
+  }
+
+  /**
+   * Gives every node client the cluster made the pool's protection against replies that cannot be
+   * used (see `protectClient`). A node client connects after it is made and before it decodes a
+   * reply, so doing it at each connect is in time.
+   */
+  #protectNodeClients(): void {
+    const nodes = [...this.#cluster.masters, ...this.#cluster.replicas] as unknown as { client?: StringClient }[];
+    for (const { client } of nodes) {
+      if (!client || this.#protected.has(client)) continue;
+      this.#protected.add(client);
+      protectClient(client, this.#settings.redisUrl, this.#logger, 'cluster-node');
+    }
   }
 
   #leasesFor(master: NodeAddress): LeasePool {

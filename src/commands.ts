@@ -1,6 +1,6 @@
 /**
  * What the pool must know about individual Redis commands: which ones block the connection, for
- * how long, and which ones change a connection's state.
+ * how long, which ones change a connection's state, and what their replies can be.
  */
 
 type Args = readonly unknown[];
@@ -88,3 +88,58 @@ export const NEEDS_A_LOOK: ReadonlySet<unknown> = new Set([
   ...Object.keys(STATE_COMMANDS),
   'CLIENT',
 ]);
+
+/** A kind of RESP reply, as far as telling a command's reply from another command's goes. */
+export type ReplyKind = 'bulk' | 'simple' | 'integer' | 'null' | 'aggregate';
+
+/**
+ * What a command's reply can be. `transaction` marks the commands that open and end a
+ * transaction, inside which every reply is `QUEUED`.
+ */
+export interface ReplyShape {
+  readonly kinds: ReadonlySet<ReplyKind>;
+  readonly transaction?: 'opens' | 'ends';
+}
+
+const shape = (...kinds: ReplyKind[]): ReplyShape => ({ kinds: new Set(kinds) });
+const SHAPES = {
+  /** A bulk string, or null for a missing key. */
+  bulk: shape('bulk', 'null'),
+  integer: shape('integer'),
+  /** A status such as `OK`. */
+  status: shape('simple'),
+  /** SET: `OK`, null when NX/XX did not set, or the old value with GET; PING: `PONG`, or its message. */
+  statusOrBulk: shape('simple', 'bulk', 'null'),
+  /** An array, map or set of anything. */
+  aggregate: shape('aggregate'),
+  opensTransaction: { kinds: new Set(), transaction: 'opens' },
+  endsTransaction: { kinds: new Set(), transaction: 'ends' },
+} satisfies Record<string, ReplyShape>;
+
+const SHAPE_OF: Record<keyof typeof SHAPES, string> = {
+  bulk: 'GET GETDEL GETEX GETSET GETRANGE HGET LINDEX ECHO RPOPLPUSH LMOVE',
+  integer:
+    'INCR DECR INCRBY DECRBY DEL UNLINK EXISTS TOUCH EXPIRE PEXPIRE EXPIREAT PEXPIREAT PERSIST TTL PTTL APPEND ' +
+    'STRLEN SETRANGE SETNX MSETNX GETBIT SETBIT BITCOUNT LPUSH RPUSH LPUSHX RPUSHX LLEN LREM SADD SREM SCARD ' +
+    'SISMEMBER HSET HSETNX HDEL HLEN HEXISTS HSTRLEN HINCRBY ZCARD ZREM ZCOUNT PFADD PFCOUNT PUBLISH XLEN XACK ' +
+    'XDEL DBSIZE',
+  status: 'MSET SETEX PSETEX TYPE RENAME LSET LTRIM HMSET FLUSHDB FLUSHALL',
+  statusOrBulk: 'SET PING',
+  aggregate: 'MGET HMGET HGETALL HKEYS HVALS LRANGE SMEMBERS SINTER SUNION SDIFF KEYS',
+  opensTransaction: 'MULTI',
+  endsTransaction: 'EXEC DISCARD RESET',
+};
+
+/**
+ * The reply shape of common commands whose reply always has one, by name as node-redis sends it
+ * (and in lower case, as raw `sendCommand()` calls often write it). A reply outside it means
+ * the replies on that connection no longer match their commands. Commands not listed are not
+ * checked, and neither is anything sent between MULTI and EXEC.
+ */
+export const REPLY_SHAPES: ReadonlyMap<unknown, ReplyShape> = new Map(
+  Object.entries(SHAPE_OF).flatMap(([shape, names]) =>
+    names
+      .split(' ')
+      .flatMap((name) => [name, name.toLowerCase()].map((key) => [key, SHAPES[shape as keyof typeof SHAPES]])),
+  ),
+);

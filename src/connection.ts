@@ -1,4 +1,3 @@
-import { channel } from 'node:diagnostics_channel';
 import { readFileSync } from 'node:fs';
 import {
   createClient,
@@ -14,12 +13,21 @@ import {
   ConnectionLostError,
   ConnectionRefusedError,
   ConnectTimeoutError,
+  ProtocolError,
   RedisAuthError,
   RedisPoolError,
   RedisUnavailableError,
   TlsError,
 } from './errors.js';
 import type { Logger } from './logger.js';
+import {
+  expectReplies,
+  installFastPath,
+  internals,
+  tapDecoder,
+  typeLostCommands,
+  UnmatchedReply,
+} from './node-redis.js';
 import type { CommonAppSettings, NodeAddress } from './settings.js';
 
 /** node-redis's type mapping that turns every string reply into a Buffer. */
@@ -48,30 +56,6 @@ export type RedisPoolClient<D extends boolean = true> = boolean extends D
     ? BufferClient
     : StringClient;
 
-/**
- * The node-redis internals the pool relies on; node-redis 6 marks them internal. Tests pin
- * their behaviour (see shared-connection.test.ts and pool.test.ts).
- */
-export interface ClientInternals {
-  /** The client instance itself; `createClient()` hands out an object whose prototype it is. */
-  _self: Record<string, unknown> & {
-    _executeCommand(command: unknown, parser: CommandParser, options: unknown, transform?: Transform): Promise<unknown>;
-    sendCommand(args: readonly unknown[], options: unknown): Promise<unknown>;
-  };
-  _getQueue(): {
-    readonly pendingCount: number;
-    readonly decoder: { write(chunk: Buffer): void; onErrorReply(error: Error): void };
-    flushAll(error: Error): void;
-    flushWaitingForReply(error: Error): void;
-  };
-}
-interface CommandParser {
-  redisArgs: readonly unknown[];
-  preserve: unknown;
-}
-type Transform = (reply: unknown, preserve: unknown, typeMapping: unknown) => unknown;
-export const internals = (client: StringClient) => client as unknown as ClientInternals;
-
 /** Methods of node-redis's client that end or open its connection: the pool's business alone. */
 const LIFECYCLE_METHODS = ['connect', 'close', 'destroy', 'quit', 'QUIT', 'disconnect'] as const;
 
@@ -89,7 +73,7 @@ export function refuseLifecycle(facade: Record<string, unknown>, which: string, 
 }
 
 /** What a connection is for; it shows in `CLIENT LIST` as part of the connection name. */
-export type ConnectionRole = 'shared' | 'lease' | 'subscriber';
+export type ConnectionRole = 'shared' | 'lease' | 'subscriber' | 'duplicate';
 
 /**
  * Capped exponential backoff with jitter, in ms: `REDIS_RECONNECT_BASE_DELAY` doubling with each
@@ -140,7 +124,13 @@ export function clientOptions(
     disableOfflineQueue: true,
     commandOptions: {
       timeout: 0,
-      ...(settings.redisDecodeResponses ? {} : { typeMapping: BUFFER_TYPE_MAPPING }),
+      // Every option a command may carry is declared, if only as undefined: node-redis merges each
+      // command's options into the client's with `{ ...client, ...command }`, and V8 takes a path
+      // some 40 times slower when the second object has a key the first lacks (the checked
+      // commands' type mapping, a view's abortSignal or asap). Measured in bench/run.ts.
+      typeMapping: settings.redisDecodeResponses ? undefined : BUFFER_TYPE_MAPPING,
+      abortSignal: undefined,
+      asap: undefined,
     },
     clientInfoTag: 'refactorizado-redis-pool',
     // Redis Enterprise maintenance hints need RESP3 handshakes that plain servers reject; skip them.
@@ -190,6 +180,7 @@ export interface ConnectionHooks {
  * A node-redis client for the pool, not yet connected. With `after-ready`, a failed first
  * attempt ends `connect()` with that error instead of retrying forever (node-redis's default,
  * even for a wrong password); lost connections are retried with `backoffDelay` after that.
+ * `overrides` are node-redis options that replace the pool's own (for duplicates).
  */
 export function createConnection(
   settings: CommonAppSettings,
@@ -197,9 +188,10 @@ export function createConnection(
   logger: Logger,
   reconnect: Reconnect = 'after-ready',
   hooks: ConnectionHooks = {},
+  overrides: RedisClientOptions = {},
 ): StringClient {
   let established = reconnect === 'always';
-  const options = clientOptions(settings, role, hooks.address);
+  const options = { ...clientOptions(settings, role, hooks.address), ...overrides };
   options.socket = {
     ...options.socket,
     reconnectStrategy: (retries, cause) => {
@@ -210,10 +202,28 @@ export function createConnection(
         : delay;
     },
   };
-  const client = createClient(options) as StringClient;
+  const client = createProtectedClient(options, settings.redisUrl, logger, role, hooks.onReadonly);
   installFastPath(client, hooks.intercept);
-  typeLostCommands(client, settings.redisUrl);
-  watchErrorReplies(client, settings.redisUrl, hooks.onReadonly);
+  // node-redis's duplicate() would copy the pool's options into a client without the protection
+  // above. A duplicate is the caller's own connection: node-redis's offline queue and its
+  // per-command timer (at REDIS_SOCKET_TIMEOUT) stand in for the pool's, which do not watch it.
+  (client as unknown as Record<string, unknown>).duplicate = function (
+    this: { _commandOptions?: object },
+    duplicateOverrides: RedisClientOptions = {},
+  ) {
+    return createConnection(
+      settings,
+      'duplicate',
+      logger,
+      'after-ready',
+      {},
+      {
+        disableOfflineQueue: false,
+        commandOptions: { ...this._commandOptions, timeout: settings.redisSocketTimeout * 1000 },
+        ...duplicateOverrides,
+      },
+    );
+  };
   const report = hooks.onEvent ?? (() => undefined);
   client.on('connect', () => report('connect'));
   client.on('reconnecting', () => report('reconnecting'));
@@ -225,7 +235,8 @@ export function createConnection(
   });
   // node-redis emits 'error' for every failed attempt and lost socket; without a listener the
   // process would crash. Before the first ready, the caller reports the typed error instead.
-  client.on('error', (error: unknown) => {
+  client.on('error', (failure: unknown) => {
+    const error = killedBy(failure);
     const context = { err: error, url: settings.redisUrl, role };
     if (!established) return logger.debug(context, 'Redis connection attempt failed');
     logger.warn(context, reconnect === 'never' ? 'Redis connection lost' : 'Redis connection error; reconnecting');
@@ -235,64 +246,105 @@ export function createConnection(
 }
 
 /**
- * node-redis rejects the commands outstanding on a lost connection with the socket's own error.
- * Ours say what it means for the caller: `ConnectionLostError`, with that error as its cause.
+ * Lets the pool destroy a connection's socket with an error, so that node-redis handles it as a
+ * lost socket: the commands outstanding on it are rejected, and the client reconnects, or ends,
+ * as its reconnect strategy says. node-redis keeps the socket private, but hands its socket
+ * options to `net.connect()` / `tls.connect()`, which destroy the socket when their `signal`
+ * fires. This is such a signal; unlike an `AbortSignal`, it can fire again for the next socket.
  */
-function typeLostCommands(client: StringClient, url: string): void {
-  const queue = internals(client)._getQueue();
-  for (const method of ['flushAll', 'flushWaitingForReply'] as const) {
-    const flush = queue[method].bind(queue);
-    queue[method] = (error) => flush(error instanceof RedisPoolError ? error : new ConnectionLostError(url, error));
+class SocketKiller extends EventTarget {
+  readonly aborted = false;
+  reason: unknown;
+
+  kill(reason: unknown): void {
+    // Node reads the reason synchronously, as the cause of the AbortError it destroys the socket with.
+    this.reason = reason;
+    this.dispatchEvent(new Event('abort'));
+    this.reason = undefined;
   }
 }
 
-/**
- * Error replies that say something about the server rather than the command. `LOADING`: a server
- * restarted with persistence accepts connections while it loads its data, and refuses every
- * command until done; such a command did not run, so callers get `RedisUnavailableError` (reason
- * `loading`, the reply as its cause) instead of a reply to recognise by its text. `READONLY`: the
- * server became a replica behind our back; the reply reaches the caller unchanged, and
- * `onReadonly` lets the connection's owner act on it.
- */
-function watchErrorReplies(client: StringClient, url: string, onReadonly: (() => void) | undefined): void {
-  const decoder = internals(client)._getQueue().decoder;
-  const onErrorReply = decoder.onErrorReply;
-  decoder.onErrorReply = (error) => {
-    if (error.message.startsWith('LOADING')) {
-      const detail = 'it is loading its data into memory after a restart, and refused the command; retry shortly';
-      return onErrorReply(new RedisUnavailableError(url, 'loading', detail, error));
-    }
-    onErrorReply(error);
-    if (onReadonly && error.message.startsWith('READONLY')) onReadonly();
-  };
+/** Socket options that let `protectClient()` destroy the socket; every connection of the pool is made with them. */
+export function killableSocket<T extends object>(socket: T): T {
+  return { ...socket, signal: new SocketKiller() };
 }
 
-/** node-redis publishes every typed command's reply here when someone listens (tracing, OTel). */
-const commandReplies = channel('node-redis:command:reply');
+/**
+ * A node-redis client made with `options` (its socket made killable) and protected by
+ * `protectClient()`: for the pool's own connections and the sentinel connection.
+ */
+export function createProtectedClient(
+  options: RedisClientOptions,
+  url: string,
+  logger: Logger,
+  role: string,
+  onReadonly?: () => void,
+): StringClient {
+  const client = createClient({ ...options, socket: killableSocket(options.socket ?? {}) }) as StringClient;
+  protectClient(client, url, logger, role, onReadonly);
+  return client;
+}
 
 /**
- * node-redis 6 runs every typed command through an async `_executeCommand` that awaits the
- * reply, publishes it to a diagnostics channel, then transforms it. When none of its extras is
- * in use (no HIMPORT session command, no client-side cache, which the pool never enables, and
- * no subscriber to the reply channel), this does the same work with a single `then`: 14–45 %
- * more throughput at 50–1000 commands in flight in runs of bench/run.ts. Otherwise
- * node-redis's own method runs.
+ * What keeps one connection's replies honest, whoever made it (the pool, or node-redis's
+ * cluster client, whose socket options carry a `SocketKiller`):
+ * - a reply that cannot be decoded, or that its command cannot take (`expectReplies`), ends the
+ *   connection at once: every command outstanding on it rejects with `ConnectionLostError`
+ *   (cause: a `ProtocolError`) and is not resent, and the socket is destroyed, so nothing the
+ *   server sends afterwards reaches anyone;
+ * - commands outstanding on a lost socket reject with `ConnectionLostError`, not the socket's error;
+ * - `LOADING` replies become `RedisUnavailableError`, and `READONLY` ones call `onReadonly`.
  */
-function installFastPath(client: StringClient, intercept: ConnectionHooks['intercept']): void {
-  const instance = internals(client)._self;
-  const original = instance._executeCommand;
-  instance._executeCommand = function (this: ClientInternals['_self'], command, parser, options, transform) {
-    let reply = intercept?.(parser.redisArgs, options);
-    if (reply === undefined) {
-      if (commandReplies.hasSubscribers || parser.redisArgs[0] === 'HIMPORT') {
-        return original.call(this, command, parser, options, transform);
+export function protectClient(
+  client: StringClient,
+  url: string,
+  logger: Logger,
+  role: string,
+  onReadonly?: () => void,
+): void {
+  const killer = (client.options?.socket as { signal?: unknown } | undefined)?.signal;
+  if (!(killer instanceof SocketKiller)) throw new Error('protectClient() needs a client made with killableSocket()');
+  const queue = internals(client)._getQueue();
+  typeLostCommands(client, (error) =>
+    error instanceof RedisPoolError ? error : new ConnectionLostError(url, killedBy(error)),
+  );
+  expectReplies(client);
+  tapDecoder(client, {
+    broken(cause) {
+      const error = new ProtocolError(url, describeBreak(cause), cause);
+      logger.warn({ err: error, url, role }, 'Redis sent a reply the client cannot use; closing the connection');
+      queue.flushWaitingForReply(new ConnectionLostError(url, error));
+      killer.kill(error);
+    },
+    errorReply(error, deliver) {
+      if (error.message.startsWith('LOADING')) {
+        const detail = 'it is loading its data into memory after a restart, and refused the command; retry shortly';
+        return deliver(new RedisUnavailableError(url, 'loading', detail, error));
       }
-      reply = this.sendCommand(parser.redisArgs, options);
-    }
-    if (!transform) return reply;
-    const typeMapping = (options as { typeMapping?: unknown } | undefined)?.typeMapping;
-    return reply.then((value) => transform(value, parser.preserve, typeMapping));
-  };
+      deliver(error);
+      if (onReadonly && error.message.startsWith('READONLY')) onReadonly();
+    },
+  });
+}
+
+/** The error a `SocketKiller` destroyed a socket for, rather than Node's AbortError around it. */
+function killedBy(error: unknown): unknown {
+  const cause = (error as { cause?: unknown } | undefined)?.cause;
+  return error instanceof Error && error.name === 'AbortError' && cause instanceof ProtocolError ? cause : error;
+}
+
+/** Says what a decoder failure means, for `ProtocolError`. */
+function describeBreak(cause: unknown): string {
+  const message = cause instanceof Error ? cause.message : String(cause);
+  if (cause instanceof UnmatchedReply) return `${message}, so the replies no longer match their commands`;
+  if ((cause as { code?: unknown } | undefined)?.code === 'ERR_STRING_TOO_LONG') {
+    return (
+      'a value too long for a JavaScript string (V8 allows about 512 MiB); read such values as Buffers ' +
+      '(REDIS_DECODE_RESPONSES=false, or client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer }))'
+    );
+  }
+  if (cause instanceof TypeError) return `a reply came that no command was waiting for (${message})`;
+  return `bytes that cannot be decoded as RESP (${message})`;
 }
 
 /**
@@ -348,7 +400,8 @@ const TLS_ERROR_CODES =
 const AUTH_REPLY = /^(WRONGPASS|NOAUTH|NOPERM)|^ERR (AUTH|invalid password|Client sent AUTH)/i;
 
 /** Classifies a failed connection attempt into refused, timeout, auth, TLS or other. */
-export function toConnectError(error: unknown, url: string): ConnectError {
+export function toConnectError(failure: unknown, url: string): ConnectError {
+  const error = killedBy(failure);
   if (error instanceof ConnectError) return error;
   const code = String((error as { code?: unknown } | undefined)?.code ?? '');
   const message = error instanceof Error ? error.message : String(error);

@@ -151,6 +151,26 @@ export class ConnectionLostError extends RedisPoolError {
   }
 }
 
+/**
+ * The server sent something the client cannot use: bytes that are not RESP, a length no
+ * JavaScript value can hold (a string over V8's limit of about 512 MiB), or a reply of a type its
+ * command cannot take, which means the replies no longer line up with their commands. The
+ * connection is closed at once, so that no reply reaches the wrong caller: every command
+ * outstanding on it rejects with `ConnectionLostError`, whose `cause` is this error, and a new
+ * connection takes its place. `cause` holds what the decoder met.
+ */
+export class ProtocolError extends RedisPoolError {
+  override readonly code = 'REDIS_POOL_PROTOCOL_ERROR';
+  override name = 'ProtocolError';
+
+  constructor(url: string, detail: string, cause?: unknown) {
+    super(
+      `Redis at ${url} sent a reply the client cannot use: ${detail}. The connection was closed, so that no reply reaches the wrong caller.`,
+      { cause },
+    );
+  }
+}
+
 /** Why a command was refused while Redis could not be reached. */
 export type UnavailableReason =
   | 'offline-queue-off'

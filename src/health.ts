@@ -1,4 +1,5 @@
-import { internals, type StringClient } from './connection.js';
+import type { StringClient } from './connection.js';
+import { internals } from './node-redis.js';
 
 /**
  * The pool's ticker looks at every busy connection this many times per `REDIS_SOCKET_TIMEOUT`,

@@ -16,6 +16,7 @@ export {
   ConnectTimeoutError,
   LeaseReleasedError,
   PoolClosedError,
+  ProtocolError,
   RedisAuthError,
   RedisPoolError,
   RedisServerNotFoundError,

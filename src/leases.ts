@@ -5,7 +5,6 @@ import {
   type ConnectionHooks,
   connectWithin,
   createConnection,
-  internals,
   refuseLifecycle,
   type StringClient,
 } from './connection.js';
@@ -20,6 +19,7 @@ import {
 } from './errors.js';
 import { ReplyMonitor } from './health.js';
 import type { Logger } from './logger.js';
+import { internals } from './node-redis.js';
 import type { Target } from './sentinel.js';
 import type { CommonAppSettings, NodeAddress } from './settings.js';
 

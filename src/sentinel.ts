@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createClient } from 'redis';
-import { backoffDelay, connectWithin, type StringClient } from './connection.js';
+import { backoffDelay, connectWithin, createProtectedClient, type StringClient } from './connection.js';
 import { ConnectError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { CommonAppSettings, NodeAddress } from './settings.js';
@@ -136,18 +135,23 @@ export class SentinelWatch {
   }
 
   #sentinelClient(sentinel: NodeAddress): StringClient {
-    const client = createClient({
-      socket: {
-        host: sentinel.host,
-        port: sentinel.port,
-        connectTimeout: this.#settings.redisSocketConnectTimeout * 1000,
-        reconnectStrategy: false,
+    const client = createProtectedClient(
+      {
+        socket: {
+          host: sentinel.host,
+          port: sentinel.port,
+          connectTimeout: this.#settings.redisSocketConnectTimeout * 1000,
+          reconnectStrategy: false,
+        },
+        username: this.#settings.redisSentinelUsername,
+        password: this.#settings.redisSentinelPassword?.reveal(),
+        name: `${this.#settings.serviceName}:sentinel-watch:${process.pid}`,
+        RESP: 3,
       },
-      username: this.#settings.redisSentinelUsername,
-      password: this.#settings.redisSentinelPassword?.reveal(),
-      name: `${this.#settings.serviceName}:sentinel-watch:${process.pid}`,
-      RESP: 3,
-    }) as unknown as StringClient;
+      `redis://${sentinel.host}:${sentinel.port}`,
+      this.#logger,
+      'sentinel-watch',
+    );
     client.on('error', (error: unknown) => this.#logger.debug({ err: error }, 'Sentinel connection error'));
     // 'terminated' when the server closes it (no reconnect is configured), 'end' after destroy().
     const lost = () => {

@@ -3,7 +3,6 @@ import {
   type ConnectionHooks,
   connectWithin,
   createConnection,
-  internals,
   type Reconnect,
   refuseLifecycle,
   type StringClient,
@@ -13,6 +12,7 @@ import { ClientUsageError, CommandTimeoutError, PoolClosedError, RedisAuthError 
 import { ReplyMonitor } from './health.js';
 import type { Lease } from './leases.js';
 import type { Logger } from './logger.js';
+import { internals } from './node-redis.js';
 import { OfflineQueue } from './offline-queue.js';
 import type { Target } from './sentinel.js';
 import type { CommonAppSettings } from './settings.js';

@@ -4,12 +4,12 @@ import {
   type ConnectionHooks,
   connectWithin,
   createConnection,
-  internals,
   type StringClient,
 } from './connection.js';
 import { PoolClosedError } from './errors.js';
 import { ReplyMonitor } from './health.js';
 import type { Logger } from './logger.js';
+import { internals } from './node-redis.js';
 import type { Target } from './sentinel.js';
 import type { CommonAppSettings } from './settings.js';
 
