@@ -1,5 +1,5 @@
 import type { StringClient } from './connection.js';
-import { internals } from './node-redis.js';
+import { type DecoderTap, decoderTap } from './node-redis.js';
 
 /**
  * The pool's ticker looks at every busy connection this many times per `REDIS_SOCKET_TIMEOUT`,
@@ -14,16 +14,19 @@ export type Verdict = 'ok' | 'hung' | 'check';
  * Tells a hung connection from a slow one, and an idle one from one due for a health check,
  * at no cost per command.
  *
- * Replies come back in order, so "commands outstanding and no reply for `REDIS_SOCKET_TIMEOUT`"
- * means the oldest command has waited that long. The monitor counts chunks arriving at the
- * connection's reply decoder; the pool's ticker calls `tick()` with the number of commands
- * outstanding. A blocking command (BLPOP …) may legitimately keep the connection silent for
- * its own timeout, which `expectSilence()` allows for.
+ * Replies come back in order, so "commands outstanding and no reply completed for
+ * `REDIS_SOCKET_TIMEOUT`" means the oldest command has waited that long for its reply to
+ * complete. Progress is a completed reply, not a byte: a server that trickles a reply (a byte at
+ * a time, or an endless line) keeps every caller behind it waiting, and is declared hung like a
+ * silent one. The monitor reads the connection's count of completed replies (`DecoderTap`); the
+ * pool's ticker calls `tick()` with the number of commands outstanding. A blocking command
+ * (BLPOP …) may legitimately keep the connection silent for its own timeout, which
+ * `expectSilence()` allows for.
  */
 export class ReplyMonitor {
   readonly #checkTicks: number;
-  #chunks = 0;
-  #chunksAtLastTick = 0;
+  #tap: DecoderTap = { replies: 0 };
+  #repliesAtLastTick = 0;
   #stalledTicks = 0;
   #idleTicks = 0;
   #blocking = 0;
@@ -38,15 +41,10 @@ export class ReplyMonitor {
     this.#checkTicks = checkIntervalMs > 0 ? Math.max(1, Math.round(checkIntervalMs / tickMs)) : 0;
   }
 
-  /** Starts counting the replies of `client`; called again for a replacement client. */
+  /** Starts watching the replies of `client`; called again for a replacement client. */
   attach(client: StringClient): void {
-    const decoder = internals(client)._getQueue().decoder;
-    const write = decoder.write.bind(decoder);
-    decoder.write = (chunk) => {
-      this.#chunks++;
-      write(chunk);
-    };
-    this.#chunksAtLastTick = this.#chunks;
+    this.#tap = decoderTap(client);
+    this.#repliesAtLastTick = this.#tap.replies;
     this.#stalledTicks = 0;
     this.#idleTicks = 0;
   }
@@ -65,8 +63,8 @@ export class ReplyMonitor {
 
   /** Looks at the connection once; `pending` is the number of commands outstanding on it. */
   tick(pending: number): Verdict {
-    const progressed = this.#chunks !== this.#chunksAtLastTick;
-    this.#chunksAtLastTick = this.#chunks;
+    const progressed = this.#tap.replies !== this.#repliesAtLastTick;
+    this.#repliesAtLastTick = this.#tap.replies;
     if (progressed || pending === 0) {
       this.#stalledTicks = 0;
       this.#idleTicks = progressed ? 0 : this.#idleTicks + 1;

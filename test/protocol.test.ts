@@ -423,3 +423,88 @@ describe('a real server’s value too long for a JavaScript string', () => {
     }
   });
 });
+
+describe('progress is a completed reply: a trickle does not keep a reply alive', () => {
+  test('a reply sent a byte every 50 ms is declared hung after REDIS_SOCKET_TIMEOUT, with every caller behind it', async () => {
+    // Regression: any byte counted as progress, so a 57-byte reply trickled over 5.6 s passed a 2 s timeout.
+    const reply = `$50\r\n${'x'.repeat(50)}\r\n`;
+    const server = await startFakeRedis({
+      reply: on('GET', 'slow', (_, connection) => {
+        let sent = 0;
+        const timer = setInterval(() => {
+          if (sent === reply.length) return clearInterval(timer);
+          connection.write(reply[sent++] as string);
+        }, 50);
+        return null;
+      }),
+    });
+    const pool = new RedisPool<true>({ logger: silent });
+    try {
+      const client = await pool.getClient(settingsFor(server.url, { redisSocketTimeout: 0.5 }));
+      const behind = sleep(100).then(() => client.get('k1'));
+      const results = await Promise.allSettled([client.get('slow'), behind]);
+      for (const result of results) {
+        assert.equal(result.status, 'rejected');
+        assert.ok((result as PromiseRejectedResult).reason instanceof CommandTimeoutError);
+      }
+      await client.set('k1', 'v1');
+      assert.equal(await client.get('k1'), 'v1');
+    } finally {
+      pool.destroy();
+      await server.stop();
+    }
+  });
+
+  test('an endless simple string is declared hung, and the connection that carried it is closed', async () => {
+    let flood: NodeJS.Timeout | undefined;
+    let floodClosed = false;
+    const server = await startFakeRedis({
+      reply: on('SET', 'flood', (_, connection) => {
+        connection.write('+');
+        const chunk = 'A'.repeat(64 * 1024);
+        flood = setInterval(() => connection.write(chunk), 5);
+        return null;
+      }),
+    });
+    const pool = new RedisPool<true>({ logger: silent });
+    try {
+      const client = await pool.getClient(settingsFor(server.url, { redisSocketTimeout: 0.5 }));
+      // SET can take a simple string, so only the reply timeout can end this one.
+      await assert.rejects(client.set('flood', 'x'), CommandTimeoutError);
+      // The flooding connection was destroyed by the client: only the replacement is left.
+      for (let i = 0; i < 50 && server.connections > 1; i++) await sleep(20);
+      floodClosed = server.connections === 1;
+      assert.ok(floodClosed, `${server.connections} connections left`);
+      await client.set('after', 'ok');
+      assert.equal(await client.get('after'), 'ok');
+    } finally {
+      clearInterval(flood);
+      pool.destroy();
+      await server.stop();
+    }
+  });
+
+  test('a reply of many chunks that completes within REDIS_SOCKET_TIMEOUT is not cut', async () => {
+    const value = 'y'.repeat(200);
+    const server = await startFakeRedis({
+      reply: on('GET', 'chunky', (_, connection) => {
+        const reply = `$${value.length}\r\n${value}\r\n`;
+        let sent = 0;
+        const timer = setInterval(() => {
+          connection.write(reply.slice(sent, sent + 20));
+          sent += 20;
+          if (sent >= reply.length) clearInterval(timer);
+        }, 10);
+        return null;
+      }),
+    });
+    const pool = new RedisPool<true>({ logger: silent });
+    try {
+      const client = await pool.getClient(settingsFor(server.url, { redisSocketTimeout: 1 }));
+      assert.equal(await client.get('chunky'), value);
+    } finally {
+      pool.destroy();
+      await server.stop();
+    }
+  });
+});
