@@ -28,6 +28,7 @@ import {
   typeLostCommands,
   UnmatchedReply,
 } from './node-redis.js';
+import type { Secret } from './secret.js';
 import type { CommonAppSettings, NodeAddress } from './settings.js';
 
 /** node-redis's type mapping that turns every string reply into a Buffer. */
@@ -88,6 +89,19 @@ export function backoffDelay(retries: number, settings: CommonAppSettings): numb
   return Math.round((ceiling / 2 + Math.random() * (ceiling / 2)) * 1000);
 }
 
+/** A password node-redis sends, and Redis reads as empty (see `credentials`). */
+const EMPTY_PASSWORD = Buffer.alloc(0) as unknown as string;
+
+/**
+ * node-redis's username and password options for an ACL user. node-redis sends credentials only
+ * along with a password, so a username alone would connect as the `default` user, silently.
+ * With a username and no password the pool sends an empty password, as redis-py does: Redis
+ * accepts any password for a `nopass` user, and refuses it (WRONGPASS) for any other.
+ */
+export function credentials(username: string | undefined, password: Secret | undefined) {
+  return { username, password: password?.reveal() ?? (username === undefined ? undefined : EMPTY_PASSWORD) };
+}
+
 /** The least wait, in ms, before trying again with credentials the server refused: they rarely fix themselves. */
 export const AUTH_RETRY_FLOOR_MS = 1000;
 
@@ -113,8 +127,7 @@ export function clientOptions(
       };
   return {
     socket,
-    username: settings.redisUsername,
-    password: settings.redisPassword?.reveal(),
+    ...credentials(settings.redisUsername, settings.redisPassword),
     database: settings.redisDb,
     name: `${settings.serviceName}:${role}:${process.pid}`,
     // Our own watchdog bounds replies at O(1) cost per connection; node-redis's default arms a
@@ -197,9 +210,7 @@ export function createConnection(
     reconnectStrategy: (retries, cause) => {
       if (!established || reconnect === 'never') return false;
       const delay = backoffDelay(retries, settings);
-      return toConnectError(cause, settings.redisUrl) instanceof RedisAuthError
-        ? Math.max(delay, AUTH_RETRY_FLOOR_MS)
-        : delay;
+      return toConnectError(cause, settings) instanceof RedisAuthError ? Math.max(delay, AUTH_RETRY_FLOOR_MS) : delay;
     },
   };
   const client = createProtectedClient(options, settings.redisUrl, logger, role, hooks.onReadonly);
@@ -389,7 +400,7 @@ export async function openWithin(
     await Promise.race([attempt.open(), deadline]);
   } catch (error) {
     attempt.destroy();
-    throw toConnectError(error, settings.redisUrl);
+    throw toConnectError(error, settings);
   } finally {
     clearTimeout(timer);
   }
@@ -400,7 +411,8 @@ const TLS_ERROR_CODES =
 const AUTH_REPLY = /^(WRONGPASS|NOAUTH|NOPERM)|^ERR (AUTH|invalid password|Client sent AUTH)/i;
 
 /** Classifies a failed connection attempt into refused, timeout, auth, TLS or other. */
-export function toConnectError(failure: unknown, url: string): ConnectError {
+export function toConnectError(failure: unknown, settings: CommonAppSettings): ConnectError {
+  const url = settings.redisUrl;
   const error = killedBy(failure);
   if (error instanceof ConnectError) return error;
   const code = String((error as { code?: unknown } | undefined)?.code ?? '');
@@ -414,7 +426,10 @@ export function toConnectError(failure: unknown, url: string): ConnectError {
   if (error instanceof ErrorReply && AUTH_REPLY.test(message)) {
     return new RedisAuthError(
       url,
-      `the server rejected the credentials (REDIS_USERNAME / REDIS_PASSWORD): ${message}`,
+      `the server rejected the credentials (REDIS_USERNAME / REDIS_PASSWORD): ${message}` +
+        (settings.redisUsername !== undefined && settings.redisPassword === undefined
+          ? `; REDIS_USERNAME (${settings.redisUsername}) is set without a password, which works only for an ACL user with nopass`
+          : ''),
       error,
     );
   }

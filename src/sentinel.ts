@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { backoffDelay, connectWithin, createProtectedClient, type StringClient } from './connection.js';
+import { backoffDelay, connectWithin, createProtectedClient, credentials, type StringClient } from './connection.js';
 import { ConnectError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { CommonAppSettings, NodeAddress } from './settings.js';
@@ -143,8 +143,7 @@ export class SentinelWatch {
           connectTimeout: this.#settings.redisSocketConnectTimeout * 1000,
           reconnectStrategy: false,
         },
-        username: this.#settings.redisSentinelUsername,
-        password: this.#settings.redisSentinelPassword?.reveal(),
+        ...credentials(this.#settings.redisSentinelUsername, this.#settings.redisSentinelPassword),
         name: `${this.#settings.serviceName}:sentinel-watch:${process.pid}`,
         RESP: 3,
       },

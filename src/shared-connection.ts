@@ -254,7 +254,7 @@ export class SharedConnection {
       this.#offline.release();
       this.#owner.onConnectOutcome(undefined);
     } else if (event === 'error') {
-      this.#lastError = toConnectError(error, this.#settings.redisUrl);
+      this.#lastError = toConnectError(error, this.#settings);
       // Wrong credentials do not fix themselves: waiting commands learn it now, not at their
       // timeout, and the pool stops opening connections that would meet the same refusal.
       if (this.#lastError instanceof RedisAuthError) {
