@@ -1,5 +1,5 @@
-#!/usr/bin/env node
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from './logger.js';
 import { RedisPool } from './pool.js';
@@ -28,12 +28,24 @@ interface CheckReport {
   error?: { name: string; code: string | undefined; message: string };
 }
 
+/** Where the CLI reads its settings and writes its output: the process's own, or a test's. */
+export interface CliIo {
+  env: Record<string, string | undefined>;
+  /** The directory whose `.env` is read. */
+  cwd: string;
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
 /** Runs `redis-pool check` and returns the report, without printing. */
-async function check(): Promise<CheckReport> {
+async function check(io: CliIo): Promise<CheckReport> {
   let settings: CommonAppSettings;
   const warnings: string[] = [];
   try {
-    settings = new CommonAppSettings({}, { onWarning: (line) => warnings.push(line) });
+    settings = new CommonAppSettings(
+      {},
+      { env: io.env, envFile: join(io.cwd, '.env'), onWarning: (line) => warnings.push(line) },
+    );
   } catch (error) {
     return { status: 'invalid-settings', warnings, error: describeError(error) };
   }
@@ -112,7 +124,21 @@ function printReport(report: CheckReport, write: (line: string) => void): void {
   write(`Status: ${report.status}`);
 }
 
-async function main(argv: string[]): Promise<number> {
+/**
+ * Runs the `redis-pool` command line with `argv` (the arguments after the program name) and
+ * returns its exit status. Invalid flags are reported as usage errors (status 2), never thrown.
+ */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  try {
+    return await run(argv, io);
+  } catch (error) {
+    // parseArgs rejects unknown flags with a message that names them.
+    io.stderr(`redis-pool: ${(error as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+}
+
+async function run(argv: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -126,29 +152,21 @@ async function main(argv: string[]): Promise<number> {
     const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
       version: string;
     };
-    console.log(manifest.version);
+    io.stdout(`${manifest.version}\n`);
     return 0;
   }
   const [command, ...rest] = positionals;
   if (values.help || command === undefined) {
-    console.log(USAGE);
+    io.stdout(`${USAGE}\n`);
     return values.help ? 0 : 2;
   }
   if (command !== 'check' || rest.length > 0) {
-    console.error(`redis-pool: unknown command \`${positionals.join(' ')}\`; expected \`check\`.\n\n${USAGE}`);
+    io.stderr(`redis-pool: unknown command \`${positionals.join(' ')}\`; expected \`check\`.\n\n${USAGE}\n`);
     return 2;
   }
-  if (!values.json) console.error('Checking Redis…');
-  const report = await check();
-  if (values.json) console.log(JSON.stringify(report, null, 2));
-  else printReport(report, (line) => console.log(line));
+  if (!values.json) io.stderr('Checking Redis…\n');
+  const report = await check(io);
+  if (values.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
+  else printReport(report, (line) => io.stdout(`${line}\n`));
   return EXIT_STATUS[report.status];
-}
-
-try {
-  process.exitCode = await main(process.argv.slice(2));
-} catch (error) {
-  // parseArgs rejects unknown flags with a message that names them.
-  console.error(`redis-pool: ${(error as Error).message}\n\n${USAGE}`);
-  process.exitCode = 2;
 }

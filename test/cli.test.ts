@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type RedisServer, startRedisServer } from '../src/testing/index.js';
 
-const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url));
+const cli = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
 const PASSWORD = 'cli-secret-pw';
 let server: RedisServer;
 

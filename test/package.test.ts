@@ -15,6 +15,7 @@ test('the built package exposes its entry points through package.json exports', 
     'dist/testing/index.js',
     'dist/testing/index.d.ts',
     'dist/cli.js',
+    'dist/bin.js',
   ]) {
     assert.ok(existsSync(`${root}/${file}`), `${file} was not built`);
   }
@@ -53,7 +54,7 @@ test('the built package exposes its entry points through package.json exports', 
     'startRedisServer',
     'startSentinelGroup',
   ]);
-  assert.match(run(process.execPath, ['dist/cli.js', '--version']), /^\d+\.\d+\.\d+\n$/);
+  assert.match(run(process.execPath, ['dist/bin.js', '--version']), /^\d+\.\d+\.\d+\n$/);
 });
 
 test('npm pack ships the build, the docs and nothing else', () => {
