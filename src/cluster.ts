@@ -87,6 +87,7 @@ export class ClusterConnection {
     const { socket, ...defaults } = clientOptions(settings, 'shared');
     const { host: _host, port: _port, ...socketDefaults } = socket as Record<string, unknown>;
     this.#cluster = createCluster({
+      RESP: settings.redisProtocol,
       rootNodes: (settings.redisClusterNodes ?? []).map(({ host, port }) => ({ socket: { host, port } })),
       defaults: {
         ...defaults,

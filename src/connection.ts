@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import {
   createClient,
   ErrorReply,
@@ -130,6 +131,7 @@ export function clientOptions(
     ...credentials(settings.redisUsername, settings.redisPassword),
     database: settings.redisDb,
     name: `${settings.serviceName}:${role}:${process.pid}`,
+    RESP: settings.redisProtocol,
     // Our own watchdog bounds replies at O(1) cost per connection; node-redis's default arms a
     // 5 s timer for every command, which costs most of the throughput at high concurrency.
     // While a connection is down, the pool decides what waits (see REDIS_OFFLINE_QUEUE); node-redis
@@ -153,9 +155,11 @@ export function clientOptions(
 
 function tlsOptions(settings: CommonAppSettings) {
   const read = (path: string | undefined) => (path === undefined ? undefined : readFileSync(path));
+  const host = settings.redisSentinels ? undefined : settings.redisHost;
   return {
     tls: true as const,
-    servername: settings.redisSentinels ? undefined : settings.redisHost,
+    // SNI names hosts, not addresses: Node warns (DEP0123) when given an IP address.
+    servername: host === undefined || isIP(host) !== 0 ? undefined : host,
     ca: read(settings.redisSslCaCerts),
     cert: read(settings.redisSslCertfile),
     key: read(settings.redisSslKeyfile),
@@ -430,6 +434,13 @@ export function toConnectError(failure: unknown, settings: CommonAppSettings): C
         (settings.redisUsername !== undefined && settings.redisPassword === undefined
           ? `; REDIS_USERNAME (${settings.redisUsername}) is set without a password, which works only for an ACL user with nopass`
           : ''),
+      error,
+    );
+  }
+  if (error instanceof ErrorReply && /^ERR unknown command .HELLO./i.test(message)) {
+    return new ConnectError(
+      url,
+      `the server does not know HELLO (Redis before 6, or a proxy), so it cannot speak RESP3: set REDIS_PROTOCOL=2 (${message})`,
       error,
     );
   }

@@ -35,17 +35,31 @@ export class Secret {
   }
 }
 
+/** Query parameters whose value is a credential, in any case. */
+const SECRET_PARAMETERS = /^(password|pass|passwd|pwd|auth|token|secret)$/i;
+
 /**
- * Replaces the password in a `scheme://user:password@host` string with `***`, even when the
- * string is not a valid URL. Everything up to the last `@` counts as user info, so a password
- * with an unescaped `@` in it is hidden too.
+ * A URL as it may be shown: its password, the credential parameters of its query (`password`,
+ * `pass`, `auth`, `token` …) and its fragment become `***`; the user name stays. A string that is
+ * not a valid URL cannot be split into its parts safely (a password with an unescaped `@`, `/`
+ * or `#` moves every boundary), so it is shown only when it has none of `@`, `?` and `#`, and
+ * otherwise as its scheme and `***`.
+ *
+ * @example redactUrl('redis://app:hunter2@cache:6379/0?token=abc') // 'redis://app:***@cache:6379/0?token=***'
  */
-export function redactUrl(url: string): string {
-  const at = url.lastIndexOf('@');
-  if (at === -1) return url;
-  const schemeEnd = url.indexOf('://');
-  const userStart = schemeEnd !== -1 && schemeEnd < at ? schemeEnd + 3 : 0;
-  const colon = url.indexOf(':', userStart);
-  if (colon === -1 || colon > at) return url;
-  return `${url.slice(0, colon)}:***${url.slice(at)}`;
+export function redactUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(text)?.[0];
+    const rest = scheme === undefined ? text : text.slice(scheme.length);
+    return scheme !== undefined && !/[@?#]/.test(rest) ? text : `${scheme ?? ''}***`;
+  }
+  if (url.password) url.password = '***';
+  const query = [...url.searchParams].map(([name, value]) => [name, SECRET_PARAMETERS.test(name) ? '***' : value]);
+  if (query.length > 0) url.search = `?${query.map(([name, value]) => `${name}=${value}`).join('&')}`;
+  if (url.hash) url.hash = '***';
+  // The URL API percent-encodes what it is given back; the stars read better as stars.
+  return url.href.replaceAll('%2A%2A%2A', '***');
 }

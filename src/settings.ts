@@ -1,4 +1,6 @@
+import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 import { SettingsError, type SettingsIssue } from './errors.js';
@@ -50,6 +52,13 @@ export interface SettingsInput<D extends boolean = boolean> {
    * @default true
    */
   redisDecodeResponses?: D;
+  /**
+   * `REDIS_PROTOCOL`: the RESP version the connections speak, 3 or 2. Use 2 for servers without
+   * `HELLO` (Redis 5, some proxies): the handshake is then `AUTH` and `CLIENT SETNAME`, and a few
+   * commands' replies take node-redis's RESP2 shapes, which its types do not describe.
+   * @default 3
+   */
+  redisProtocol?: 2 | 3 | string;
   /** `REDIS_SOCKET_CONNECT_TIMEOUT`, seconds > 0: the budget for connecting, TLS, authenticating and the first PING. @default 5 */
   redisSocketConnectTimeout?: number | string;
   /** `REDIS_SOCKET_TIMEOUT`, seconds > 0: a connection with commands outstanding and no reply for this long is declared hung. @default 5 */
@@ -168,8 +177,54 @@ const toNumber = (raw: unknown): number =>
       ? Number(raw)
       : Number.NaN;
 
-const text: Parser<string> = (raw) =>
-  typeof raw === 'string' && raw.trim() !== '' ? raw : new Expected('a non-empty string');
+/** Control characters (CR, LF, tab, NUL …): never part of a setting, often a sign of a .env saved with Windows line endings. */
+const CONTROL = /\p{Cc}/u;
+
+/** What `value`'s first control character is, for a message. */
+function controlCharacter(value: string): string {
+  const found = CONTROL.exec(value)?.[0] ?? '';
+  if (found === '\r') return 'a carriage return (\\r: is the .env file saved with Windows line endings?)';
+  if (found === '\n') return 'a line break (\\n)';
+  if (found === '\t') return 'a tab';
+  return `the control character U+${found.charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}`;
+}
+
+const text: Parser<string> = (raw) => {
+  if (typeof raw !== 'string' || raw.trim() === '') return new Expected('a non-empty string');
+  if (CONTROL.test(raw))
+    return new Expected(`a string without control characters; it contains ${controlCharacter(raw)}`);
+  return raw;
+};
+
+/** A name that is one word of printable characters: a client name prefix, a sentinel master name. `why` says what it is for. */
+const word =
+  (why: string): Parser<string> =>
+  (raw) => {
+    if (typeof raw === 'string' && /^[\x21-\x7e]+$/.test(raw)) return raw;
+    const found = typeof raw === 'string' && CONTROL.test(raw) ? `; it contains ${controlCharacter(raw)}` : '';
+    return new Expected(`a name of printable characters without spaces (${why})${found}`);
+  };
+
+const HOSTNAME = /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?\.?$/i;
+
+/** A host name, an IPv4 address, or an IPv6 address (brackets optional); `undefined` for anything else. */
+function hostOf(raw: string): string | undefined {
+  const bare = raw.replace(/^\[(.*)\]$/, '$1');
+  if (isIP(bare) !== 0) return bare;
+  return HOSTNAME.test(raw) ? raw : undefined;
+}
+
+const host: Parser<string> = (raw) => {
+  const expected = 'a host name or an IP address';
+  if (typeof raw !== 'string' || raw.trim() === '') return new Expected(expected);
+  if (CONTROL.test(raw)) return new Expected(`${expected}; it contains ${controlCharacter(raw)}`);
+  if (/\s/.test(raw)) return new Expected(`${expected}, without spaces`);
+  if (raw.includes('://')) return new Expected(`${expected}, not a URL (a URL goes in REDIS_URL)`);
+  const found = hostOf(raw);
+  if (found !== undefined) return found;
+  if (/^[^:]+:\d*$/.test(raw)) return new Expected(`${expected} without a port (the port goes in REDIS_PORT)`);
+  return new Expected(expected);
+};
 
 /** One `host:port` of a node list; IPv6 hosts in brackets. */
 export interface NodeAddress {
@@ -178,22 +233,21 @@ export interface NodeAddress {
 }
 
 const nodeList: Parser<readonly NodeAddress[]> = (raw) => {
-  const expected = new Expected('a comma-separated list of host:port, like 10.0.0.1:26379,10.0.0.2:26379');
+  const expected = new Expected(
+    'a comma-separated list of host:port, like 10.0.0.1:26379,10.0.0.2:26379 (IPv6 in brackets: [::1]:26379)',
+  );
   if (typeof raw !== 'string') return expected;
+  if (CONTROL.test(raw)) return new Expected(`${expected.text}; it contains ${controlCharacter(raw)}`);
   const nodes: NodeAddress[] = [];
   for (const item of raw.split(',')) {
-    const match = /^\s*(\[[0-9a-f:.]+\]|[^\s:[\]]+):(\d{1,5})\s*$/i.exec(item);
+    const match = /^\s*(\[[^\]]*\]|[^\s:[\]]+):(\d{1,5})\s*$/.exec(item);
+    const found = match && hostOf(match[1] as string);
     const port = Number(match?.[2]);
-    if (!match || port < 1 || port > 65535) return expected;
-    nodes.push({ host: (match[1] as string).replace(/^\[|\]$/g, ''), port });
+    if (!found || port < 1 || port > 65535) return expected;
+    nodes.push({ host: found, port });
   }
   return nodes;
 };
-
-const clientName: Parser<string> = (raw) =>
-  typeof raw === 'string' && /^[\x21-\x7e]+$/.test(raw)
-    ? raw
-    : new Expected('a name of printable characters without spaces (it prefixes CLIENT SETNAME)');
 
 const boolean: Parser<boolean> = (raw) => {
   if (typeof raw === 'boolean') return raw;
@@ -212,13 +266,32 @@ const integer =
     return new Expected(`an integer ${range}`);
   };
 
+/** The longest delay Node's timers take, in seconds (2^31 − 1 ms); a longer one fires after 1 ms. */
+const MAX_TIMER_SECONDS = 2_147_483.647;
+
+/**
+ * A number of seconds, from 1 ms up: to `MAX_TIMER_SECONDS` for a setting that becomes a timer
+ * (`timer`), or 0 too when it turns something off (`allowZero`).
+ */
 const seconds =
-  (allowZero: boolean): Parser<number> =>
+  ({ allowZero, timer }: { allowZero: boolean; timer: boolean }): Parser<number> =>
   (raw) => {
     const n = toNumber(raw);
-    if (Number.isFinite(n) && (allowZero ? n >= 0 : n > 0)) return n;
-    return new Expected(`a number of seconds ${allowZero ? '>= 0' : '> 0'}`);
+    const max = timer ? MAX_TIMER_SECONDS : Number.MAX_SAFE_INTEGER;
+    if (n === 0 ? allowZero : Number.isFinite(n) && n >= 0.001 && n <= max) return n;
+    const range = timer
+      ? `from 0.001 to ${MAX_TIMER_SECONDS} (Node's timers take at most 2^31 − 1 ms)`
+      : '0.001 or more';
+    return new Expected(`a number of seconds, ${allowZero ? '0 or ' : ''}${range}`);
   };
+const protocol: Parser<2 | 3> = (raw) => {
+  const n = toNumber(raw);
+  return n === 2 || n === 3 ? n : new Expected('2 or 3 (the RESP version)');
+};
+
+const timeout = seconds({ allowZero: false, timer: true });
+const interval = seconds({ allowZero: true, timer: true });
+const age = seconds({ allowZero: true, timer: false });
 
 const logLevel: Parser<LogLevel> = (raw) =>
   (typeof raw === 'string' && LOG_LEVELS[raw.trim().toLowerCase()]) ||
@@ -234,10 +307,10 @@ interface Field<T> {
 }
 
 const FIELDS = {
-  serviceName: { env: 'SERVICE_NAME', parse: clientName },
+  serviceName: { env: 'SERVICE_NAME', parse: word('it prefixes CLIENT SETNAME') },
   logLevel: { env: 'LOG_LEVEL', parse: logLevel },
   redisUrl: { env: 'REDIS_URL', parse: text, secret: true },
-  redisHost: { env: 'REDIS_HOST', parse: text },
+  redisHost: { env: 'REDIS_HOST', parse: host },
   redisPort: { env: 'REDIS_PORT', parse: integer(1, 65535) },
   redisDb: { env: 'REDIS_DB', parse: integer(0) },
   redisUsername: { env: 'REDIS_USERNAME', parse: text },
@@ -247,24 +320,25 @@ const FIELDS = {
   redisSslCertfile: { env: 'REDIS_SSL_CERTFILE', parse: text },
   redisSslKeyfile: { env: 'REDIS_SSL_KEYFILE', parse: text },
   redisDecodeResponses: { env: 'REDIS_DECODE_RESPONSES', parse: boolean },
-  redisSocketConnectTimeout: { env: 'REDIS_SOCKET_CONNECT_TIMEOUT', parse: seconds(false) },
-  redisSocketTimeout: { env: 'REDIS_SOCKET_TIMEOUT', parse: seconds(false) },
+  redisProtocol: { env: 'REDIS_PROTOCOL', parse: protocol },
+  redisSocketConnectTimeout: { env: 'REDIS_SOCKET_CONNECT_TIMEOUT', parse: timeout },
+  redisSocketTimeout: { env: 'REDIS_SOCKET_TIMEOUT', parse: timeout },
   redisMaxConnections: { env: 'REDIS_MAX_CONNECTIONS', parse: integer(1) },
-  redisHealthCheckInterval: { env: 'REDIS_HEALTH_CHECK_INTERVAL', parse: seconds(true) },
+  redisHealthCheckInterval: { env: 'REDIS_HEALTH_CHECK_INTERVAL', parse: interval },
   redisSocketKeepalive: { env: 'REDIS_SOCKET_KEEPALIVE', parse: boolean },
-  redisSocketKeepaliveInitialDelay: { env: 'REDIS_SOCKET_KEEPALIVE_INITIAL_DELAY', parse: seconds(true) },
-  redisPoolTimeout: { env: 'REDIS_POOL_TIMEOUT', parse: seconds(false) },
+  redisSocketKeepaliveInitialDelay: { env: 'REDIS_SOCKET_KEEPALIVE_INITIAL_DELAY', parse: interval },
+  redisPoolTimeout: { env: 'REDIS_POOL_TIMEOUT', parse: timeout },
   redisMinIdleConnections: { env: 'REDIS_MIN_IDLE_CONNECTIONS', parse: integer(0) },
-  redisIdleTimeout: { env: 'REDIS_IDLE_TIMEOUT', parse: seconds(true) },
-  redisMaxLifetime: { env: 'REDIS_MAX_LIFETIME', parse: seconds(true) },
-  redisLeakDetectionThreshold: { env: 'REDIS_LEAK_DETECTION_THRESHOLD', parse: seconds(true) },
-  redisReconnectBaseDelay: { env: 'REDIS_RECONNECT_BASE_DELAY', parse: seconds(false) },
-  redisReconnectMaxDelay: { env: 'REDIS_RECONNECT_MAX_DELAY', parse: seconds(false) },
+  redisIdleTimeout: { env: 'REDIS_IDLE_TIMEOUT', parse: age },
+  redisMaxLifetime: { env: 'REDIS_MAX_LIFETIME', parse: age },
+  redisLeakDetectionThreshold: { env: 'REDIS_LEAK_DETECTION_THRESHOLD', parse: age },
+  redisReconnectBaseDelay: { env: 'REDIS_RECONNECT_BASE_DELAY', parse: timeout },
+  redisReconnectMaxDelay: { env: 'REDIS_RECONNECT_MAX_DELAY', parse: timeout },
   redisOfflineQueue: { env: 'REDIS_OFFLINE_QUEUE', parse: boolean },
   redisOfflineQueueSize: { env: 'REDIS_OFFLINE_QUEUE_SIZE', parse: integer(1) },
-  redisOfflineQueueTimeout: { env: 'REDIS_OFFLINE_QUEUE_TIMEOUT', parse: seconds(false) },
+  redisOfflineQueueTimeout: { env: 'REDIS_OFFLINE_QUEUE_TIMEOUT', parse: timeout },
   redisSentinels: { env: 'REDIS_SENTINELS', parse: nodeList },
-  redisSentinelMaster: { env: 'REDIS_SENTINEL_MASTER', parse: text },
+  redisSentinelMaster: { env: 'REDIS_SENTINEL_MASTER', parse: word('the sentinels monitor the primary under it') },
   redisSentinelUsername: { env: 'REDIS_SENTINEL_USERNAME', parse: text },
   redisSentinelPassword: { env: 'REDIS_SENTINEL_PASSWORD', parse: text, secret: true },
   redisClusterNodes: { env: 'REDIS_CLUSTER_NODES', parse: nodeList },
@@ -276,6 +350,7 @@ type Parsed = { [K in Key]?: (typeof FIELDS)[K] extends Field<infer T> ? T : nev
 /** Defaults for everything that is not part of the server address. */
 export const SETTINGS_DEFAULTS = {
   redisDecodeResponses: true,
+  redisProtocol: 3,
   redisSocketConnectTimeout: 5,
   redisSocketTimeout: 5,
   redisMaxConnections: 10,
@@ -336,6 +411,7 @@ export class CommonAppSettings<D extends boolean = boolean> {
   declare readonly redisSslCertfile: string | undefined;
   declare readonly redisSslKeyfile: string | undefined;
   declare readonly redisDecodeResponses: D;
+  declare readonly redisProtocol: 2 | 3;
   declare readonly redisSocketConnectTimeout: number;
   declare readonly redisSocketTimeout: number;
   declare readonly redisMaxConnections: number;
@@ -413,8 +489,12 @@ export function loadSettings<const D extends boolean = boolean>(
 
 function describe(candidate: Candidate, secret: boolean, env: string): string {
   const { value, origin } = candidate;
+  // Control characters are shown escaped (`\r`), so that they neither break the message nor hide.
+  const visible = String(value).replace(new RegExp(CONTROL.source, 'gu'), (found) =>
+    JSON.stringify(found).slice(1, -1),
+  );
   const shown =
-    secret && env === 'REDIS_URL' && typeof value === 'string' ? redactUrl(value) : secret ? '***' : String(value);
+    secret && env === 'REDIS_URL' && typeof value === 'string' ? redactUrl(visible) : secret ? '***' : visible;
   const where = origin === 'code' ? 'in code' : `from ${origin}`;
   return `\`${shown}\` (${typeof value}, ${where})`;
 }
@@ -436,8 +516,12 @@ function readEnvFile(path: string, issues: SettingsIssue[]): Record<string, stri
 function resolveSettings(input: SettingsInput, options: LoadSettingsOptions) {
   const issues: SettingsIssue[] = [];
   const warnings: string[] = [];
-  const env = options.env ?? process.env;
-  const dotenv = options.envFile === false ? {} : readEnvFile(resolve(options.envFile ?? '.env'), issues);
+  const env = byName(options.env ?? process.env, 'the environment', issues);
+  const dotenv = byName(
+    options.envFile === false ? {} : readEnvFile(resolve(options.envFile ?? '.env'), issues),
+    '.env',
+    issues,
+  );
 
   for (const key of Object.keys(input)) {
     if (key in FIELDS) continue;
@@ -454,7 +538,9 @@ function resolveSettings(input: SettingsInput, options: LoadSettingsOptions) {
   for (const key of Object.keys(FIELDS) as Key[]) {
     const field: Field<unknown> = FIELDS[key];
     const candidate =
-      pick(input[key], 'code') ?? pick(env[field.env], 'the environment') ?? pick(dotenv[field.env], '.env');
+      pick(input[key], 'code') ??
+      pick(env.get(field.env)?.value, 'the environment') ??
+      pick(dotenv.get(field.env)?.value, '.env');
     if (candidate === undefined) continue;
     const value = field.parse(candidate.value);
     if (value instanceof Expected) {
@@ -505,10 +591,10 @@ function resolveSettings(input: SettingsInput, options: LoadSettingsOptions) {
   checkTlsFiles(parsed, address.ssl || parsed.redisSsl === true, issues);
 
   for (const source of [env, dotenv]) {
-    for (const name of Object.keys(source)) {
-      if (!name.startsWith('REDIS_') || ENV_NAMES.includes(name) || NOT_SETTINGS.has(name)) continue;
-      const reason = UNSUPPORTED[name];
-      const hint = reason ? undefined : closest(name, ENV_NAMES);
+    for (const [upper, { name }] of source) {
+      if (!upper.startsWith('REDIS_') || ENV_NAMES.includes(upper) || NOT_SETTINGS.has(upper)) continue;
+      const reason = UNSUPPORTED[upper];
+      const hint = reason ? undefined : closest(upper, ENV_NAMES);
       const line = reason
         ? `${name} is ignored: ${reason}`
         : `Unknown setting ${name} is ignored${hint ? `; did you mean ${hint}?` : ''}`;
@@ -538,6 +624,7 @@ function resolveSettings(input: SettingsInput, options: LoadSettingsOptions) {
     redisSslCertfile: parsed.redisSslCertfile,
     redisSslKeyfile: parsed.redisSslKeyfile,
     redisDecodeResponses: parsed.redisDecodeResponses ?? SETTINGS_DEFAULTS.redisDecodeResponses,
+    redisProtocol: parsed.redisProtocol ?? SETTINGS_DEFAULTS.redisProtocol,
     redisSocketConnectTimeout: parsed.redisSocketConnectTimeout ?? SETTINGS_DEFAULTS.redisSocketConnectTimeout,
     redisSocketTimeout: parsed.redisSocketTimeout ?? SETTINGS_DEFAULTS.redisSocketTimeout,
     redisMaxConnections: parsed.redisMaxConnections ?? SETTINGS_DEFAULTS.redisMaxConnections,
@@ -563,6 +650,36 @@ function resolveSettings(input: SettingsInput, options: LoadSettingsOptions) {
     redisClusterNodes: parsed.redisClusterNodes,
   };
   return { values, warnings };
+}
+
+/**
+ * A source's variables by their upper-case name, as pydantic-settings reads them on the Python
+ * side: `redis_url`, `Redis_Url` and `REDIS_URL` are one setting. Empty values count as unset.
+ * Two spellings of one of our settings with different values are an issue; their values are not
+ * shown, since either may be a secret.
+ */
+function byName(
+  source: Record<string, string | undefined>,
+  where: string,
+  issues: SettingsIssue[],
+): Map<string, { name: string; value: string }> {
+  const found = new Map<string, { name: string; value: string }>();
+  for (const [name, value] of Object.entries(source)) {
+    if (value === undefined || value === '') continue;
+    const upper = name.toUpperCase();
+    const earlier = found.get(upper);
+    if (earlier === undefined) found.set(upper, { name, value });
+    else if (earlier.value !== value && ENV_NAMES.includes(upper)) {
+      issues.push({
+        code: 'conflict',
+        path: upper,
+        message:
+          `\`${earlier.name}\` and \`${name}\` are both set in ${where}, with different values, and name one ` +
+          'setting (names are read case-insensitively, as the Python services read them); keep one of them',
+      });
+    }
+  }
+  return found;
 }
 
 function pick(value: unknown, origin: Origin): Candidate | undefined {
@@ -640,9 +757,30 @@ function resolveAddress(parsed: Parsed, candidates: Partial<Record<Key, Candidat
   return { url, host, port, path: parts?.path, db, username, password, ssl };
 }
 
+/** Query parameters a Redis URL may carry: redis-py reads these (and more) from the query too. */
+const URL_PARAMETERS = new Set(['db', 'username', 'password']);
+/** redis-py's other query parameters, with the setting that does the same here. */
+const PYTHON_PARAMETERS: Record<string, string> = {
+  socket_timeout: 'REDIS_SOCKET_TIMEOUT',
+  socket_connect_timeout: 'REDIS_SOCKET_CONNECT_TIMEOUT',
+  socket_keepalive: 'REDIS_SOCKET_KEEPALIVE',
+  health_check_interval: 'REDIS_HEALTH_CHECK_INTERVAL',
+  max_connections: 'REDIS_MAX_CONNECTIONS',
+  ssl_ca_certs: 'REDIS_SSL_CA_CERTS',
+  ssl_certfile: 'REDIS_SSL_CERTFILE',
+  ssl_keyfile: 'REDIS_SSL_KEYFILE',
+};
+
+/**
+ * The parts `REDIS_URL` states. The query may hold `db`, `username` and `password`, as redis-py
+ * reads them; a part stated twice (in the user info or path and in the query) must agree.
+ * Messages show the URL redacted (`redactUrl`), or not at all when it cannot be parsed.
+ */
 function parseRedisUrl(candidate: Candidate, issues: SettingsIssue[]): UrlParts | undefined {
   const raw = String(candidate.value).trim();
+  let failed = false;
   const bad = (expected: string) => {
+    failed = true;
     issues.push({
       code: 'invalid_value',
       path: 'REDIS_URL',
@@ -650,39 +788,85 @@ function parseRedisUrl(candidate: Candidate, issues: SettingsIssue[]): UrlParts 
     });
     return undefined;
   };
+  // The URL parser drops tabs and line breaks without a word, so a URL split over two lines
+  // would quietly become another URL.
+  if (CONTROL.test(raw)) return bad(`a URL without control characters; it contains ${controlCharacter(raw)}`);
+  // redis-py writes credentials on a unix:// URL as unix://user:password@/path, which the URL
+  // parser refuses (user info without a host); they are set on the parsed URL instead.
+  const unixUser = /^unix:\/\/([^/]*)@(\/.*)$/is.exec(raw);
   let url: URL;
+  let userInfo: [string, string];
   try {
-    url = new URL(raw);
+    url = new URL(unixUser ? `unix://${unixUser[2]}` : raw);
+    const [user = '', pass = ''] = unixUser ? (unixUser[1] as string).split(/:(.*)/s) : [url.username, url.password];
+    userInfo = [user, pass];
   } catch {
     // The parser's own error echoes the input, password included, so it is not kept as a cause.
     return bad('a URL like redis://[user[:password]@]host[:port][/db], rediss://… or unix:///path/to/socket');
   }
-  const username = url.username ? decodeURIComponent(url.username) : undefined;
-  const password = url.password ? decodeURIComponent(url.password) : undefined;
-  if (url.protocol === 'unix:') {
-    const db = url.searchParams.get('db');
-    const dbNumber = db === null ? undefined : integer(0)(db);
-    if (!url.pathname || url.pathname === '/')
-      return bad('a unix:// URL with a socket path, like unix:///run/redis.sock');
-    if (dbNumber instanceof Expected) return bad('a unix:// URL whose ?db= is an integer >= 0');
-    if ([...url.searchParams.keys()].some((name) => name !== 'db'))
-      return bad('a unix:// URL with no query other than ?db=');
-    return { unix: true, path: decodeURIComponent(url.pathname), db: dbNumber, username, password, ssl: false };
-  }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:' && url.protocol !== 'unix:') {
     return bad('a URL with the scheme redis://, rediss:// or unix://');
   }
-  if (url.search || url.hash) return bad('a redis:// URL without a query or fragment');
-  const dbText = url.pathname.replace(/^\//, '');
-  const db = dbText === '' ? undefined : integer(0)(dbText);
-  if (db instanceof Expected) return bad('a URL whose path is a database number, like /0');
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1') || undefined;
+  if (url.hash) return bad('a URL without a #fragment (write a # in a password as %23)');
+  const decode = (part: string, what: string) => {
+    try {
+      return part === '' ? undefined : decodeURIComponent(part);
+    } catch {
+      return bad(`a URL whose ${what} is percent-encoded (a % followed by two hex digits; a % itself is %25)`);
+    }
+  };
+  const query = new Map<string, string>();
+  for (const [name, value] of url.searchParams) {
+    if (!URL_PARAMETERS.has(name)) {
+      const instead = PYTHON_PARAMETERS[name];
+      return bad(
+        `a URL whose query holds only db, username and password; \`${name}\` is not read here` +
+          (instead ? `: set ${instead} instead` : ''),
+      );
+    }
+    if (query.has(name)) return bad(`a URL that states ?${name}= once`);
+    query.set(name, value);
+  }
+  const agreed = (what: string, fromUrl: string | undefined, fromQuery: string | undefined) => {
+    if (fromUrl !== undefined && fromQuery !== undefined && fromUrl !== fromQuery) {
+      bad(
+        `a URL that states its ${what} once, or the same twice (in the ${what === 'database' ? 'path' : 'user info'} and in the query)`,
+      );
+    }
+    return fromUrl ?? fromQuery;
+  };
+  const username = agreed('user name', decode(userInfo[0], 'user name'), query.get('username'));
+  const password = agreed('password', decode(userInfo[1], 'password'), query.get('password'));
+  const dbInPath = url.protocol === 'unix:' ? undefined : url.pathname.replace(/^\//, '') || undefined;
+  const dbText = agreed('database', dbInPath, query.get('db'));
+  const db = dbText === undefined ? undefined : integer(0)(dbText);
+  if (db instanceof Expected) return bad('a URL whose database (the path, or ?db=) is an integer >= 0, like /0');
+  if (url.protocol === 'unix:') {
+    if (url.host) {
+      return bad(
+        'a unix:// URL without a host: unix:///run/redis.sock (three slashes; in unix://run/redis.sock, run is a host)',
+      );
+    }
+    const path = decode(url.pathname, 'socket path');
+    if (!path?.startsWith('/') || path === '/')
+      return bad('a unix:// URL with an absolute socket path, like unix:///run/redis.sock');
+    return failed ? undefined : { unix: true, path, db, username, password, ssl: false };
+  }
+  const hostText = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const host = hostText === '' ? undefined : hostOf(hostText);
+  if (hostText !== '' && host === undefined) return bad('a URL whose host is a host name or an IP address');
   const port = url.port === '' ? undefined : Number(url.port);
   if (port === 0) return bad('a URL with a port from 1 to 65535');
-  return { unix: false, host, port, db, username, password, ssl: url.protocol === 'rediss:' };
+  return failed ? undefined : { unix: false, host, port, db, username, password, ssl: url.protocol === 'rediss:' };
 }
 
+/**
+ * The TLS files must be readable PEM, and the key must match the certificate: found when the
+ * settings load, not at the first connect (when every connection would fail the same way).
+ */
 function checkTlsFiles(parsed: Parsed, ssl: boolean, issues: SettingsIssue[]): void {
+  const invalid = (env: string, message: string) => issues.push({ code: 'invalid_value', path: env, message });
+  const contents: Partial<Record<'redisSslCaCerts' | 'redisSslCertfile' | 'redisSslKeyfile', string>> = {};
   for (const key of ['redisSslCaCerts', 'redisSslCertfile', 'redisSslKeyfile'] as const) {
     const path = parsed[key];
     if (path === undefined) continue;
@@ -696,14 +880,55 @@ function checkTlsFiles(parsed: Parsed, ssl: boolean, issues: SettingsIssue[]): v
       continue;
     }
     try {
-      readFileSync(path);
+      contents[key] = readFileSync(path, 'latin1');
     } catch (error) {
-      issues.push({
-        code: 'invalid_value',
-        path: env,
-        message: `Expected \`${env}\` to be a readable PEM file, got \`${path}\` (${(error as NodeJS.ErrnoException).code})`,
-      });
+      invalid(
+        env,
+        `Expected \`${env}\` to be a readable PEM file, got \`${path}\` (${(error as NodeJS.ErrnoException).code})`,
+      );
     }
+  }
+  const certificates = (pem: string) => pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  const parses = (make: () => unknown) => {
+    try {
+      return make();
+    } catch {
+      return undefined;
+    }
+  };
+  const { redisSslCaCerts: ca, redisSslCertfile: cert, redisSslKeyfile: key } = contents;
+  if (ca !== undefined) {
+    const found = certificates(ca);
+    if (found.length === 0 || found.some((pem) => parses(() => new X509Certificate(pem)) === undefined)) {
+      invalid(
+        'REDIS_SSL_CA_CERTS',
+        `Expected \`REDIS_SSL_CA_CERTS\` (\`${parsed.redisSslCaCerts}\`) to hold PEM certificates (-----BEGIN CERTIFICATE-----)`,
+      );
+    }
+  }
+  const certificate = cert === undefined ? undefined : parses(() => new X509Certificate(certificates(cert)[0] ?? ''));
+  if (cert !== undefined && certificate === undefined) {
+    invalid(
+      'REDIS_SSL_CERTFILE',
+      `Expected \`REDIS_SSL_CERTFILE\` (\`${parsed.redisSslCertfile}\`) to hold a PEM certificate (-----BEGIN CERTIFICATE-----)`,
+    );
+  }
+  const privateKey = key === undefined ? undefined : parses(() => createPrivateKey(key));
+  if (key !== undefined && (privateKey === undefined || !key.includes('-----BEGIN'))) {
+    invalid(
+      'REDIS_SSL_KEYFILE',
+      `Expected \`REDIS_SSL_KEYFILE\` (\`${parsed.redisSslKeyfile}\`) to hold an unencrypted PEM private key (-----BEGIN PRIVATE KEY-----)`,
+    );
+  } else if (
+    certificate instanceof X509Certificate &&
+    privateKey !== undefined &&
+    !certificate.checkPrivateKey(privateKey as KeyObject)
+  ) {
+    issues.push({
+      code: 'conflict',
+      path: 'REDIS_SSL_KEYFILE',
+      message: `\`REDIS_SSL_KEYFILE\` (\`${parsed.redisSslKeyfile}\`) is not the private key of the certificate in \`REDIS_SSL_CERTFILE\` (\`${parsed.redisSslCertfile}\`)`,
+    });
   }
   if ((parsed.redisSslCertfile === undefined) !== (parsed.redisSslKeyfile === undefined)) {
     const missing = parsed.redisSslCertfile === undefined ? 'REDIS_SSL_CERTFILE' : 'REDIS_SSL_KEYFILE';
@@ -775,7 +1000,7 @@ function checkSentinel(parsed: Parsed, unix: boolean, issues: SettingsIssue[]): 
     }
     return;
   }
-  if (parsed.redisSentinelMaster === undefined) {
+  if (parsed.redisSentinelMaster === undefined && !issues.some((issue) => issue.path === 'REDIS_SENTINEL_MASTER')) {
     issues.push({
       code: 'required',
       path: 'REDIS_SENTINEL_MASTER',

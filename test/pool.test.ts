@@ -4,10 +4,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { inspect } from 'node:util';
 import {
   ClientUsageError,
   CommandTimeoutError,
+  ConnectError,
   ConnectionRefusedError,
   ConnectTimeoutError,
   closeRedisPool,
@@ -300,6 +302,23 @@ describe('TLS with REDIS_SSL_CA_CERTS', () => {
     }
   });
 
+  test('TLS to an IP address prints no DEP0123 warning (no SNI name is set for an address)', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error & { code?: string }) => warnings.push(String(warning.code ?? warning.name));
+    process.on('warning', onWarning);
+    const pool = new RedisPool({ logger: silent });
+    try {
+      assert.match(tlsServer.url, /^rediss:\/\/127\.0\.0\.1:/);
+      const client = await pool.getClient(settingsFor(tlsServer.url, { redisSslCaCerts: file('ca.crt') }));
+      assert.equal(await client.ping(), 'PONG');
+      await sleep(50);
+      assert.deepEqual(warnings, []);
+    } finally {
+      process.off('warning', onWarning);
+      pool.destroy();
+    }
+  });
+
   test('without the CA file the self-signed certificate is refused: TlsError', async () => {
     const pool = new RedisPool({ logger: silent });
     await assert.rejects(pool.getClient(settingsFor(tlsServer.url)), (error) => {
@@ -452,4 +471,42 @@ test('getRedisClient() and closeRedisPool() use the process-wide redisPool', asy
     await closeRedisPool();
   }
   assert.equal(redisPool.settings, undefined);
+});
+
+describe('servers without HELLO (Redis 5, some proxies)', () => {
+  let old: RedisServer;
+  before(async () => {
+    old = await startRedisServer({ args: ['--rename-command', 'HELLO', '', '--requirepass', 'old-pw'] });
+  });
+  after(() => old.stop());
+  const url = () => old.url.replace('redis://', 'redis://:old-pw@');
+
+  test('by default, the connect error names REDIS_PROTOCOL=2', async () => {
+    const pool = new RedisPool({ logger: silent });
+    await assert.rejects(pool.getClient(settingsFor(url())), (error) => {
+      assert.ok(error instanceof ConnectError);
+      assert.match(error.message, /does not know HELLO.*REDIS_PROTOCOL=2/);
+      return true;
+    });
+  });
+
+  test('with REDIS_PROTOCOL=2 every connection authenticates with AUTH and works: shared, leased, subscriber', async () => {
+    const pool = new RedisPool<true>({ logger: silent });
+    try {
+      const client = await pool.getClient(settingsFor(url(), { redisProtocol: 2 }));
+      await client.set('resp2', 'yes');
+      assert.equal(await client.get('resp2'), 'yes');
+      await client.hSet('resp2:h', { a: '1' });
+      assert.deepEqual({ ...(await client.hGetAll('resp2:h')) }, { a: '1' });
+      assert.equal(await pool.withConnection((lease) => lease.get('resp2')), 'yes');
+      const subscriber = await pool.subscriber();
+      const received = new Promise<string>((resolve) => void subscriber.subscribe('resp2:news', resolve));
+      await sleep(100);
+      await client.publish('resp2:news', 'hello');
+      assert.equal(await received, 'hello');
+      assert.equal(await client.ping(), 'PONG');
+    } finally {
+      pool.destroy();
+    }
+  });
 });
