@@ -332,12 +332,21 @@ export function protectClient(
       killer.kill(error);
     },
     errorReply(error, deliver) {
+      // A server restarted with persistence accepts connections while it loads its data, and
+      // refuses every command until done: the command did not run, which the caller should
+      // learn from the error's class, not its text.
       if (error.message.startsWith('LOADING')) {
         const detail = 'it is loading its data into memory after a restart, and refused the command; retry shortly';
         return deliver(new RedisUnavailableError(url, 'loading', detail, error));
       }
       deliver(error);
-      if (onReadonly && error.message.startsWith('READONLY')) onReadonly();
+      if (!onReadonly || !error.message.startsWith('READONLY')) return;
+      // Called from inside the decoder, where a throw would read as a broken reply stream.
+      try {
+        onReadonly();
+      } catch (failure) {
+        logger.error({ err: failure, url, role }, 'Handling a READONLY reply failed');
+      }
     },
   });
 }

@@ -67,7 +67,7 @@ const taps = new WeakMap<object, DecoderTap>();
 /** The tap `tapDecoder()` installed on `client`'s connection. */
 export function decoderTap(client: StringClient): DecoderTap {
   const tap = taps.get(internals(client)._self);
-  if (!tap) throw new Error('No decoder tap on this client; it was not made by createConnection()');
+  if (!tap) throw new Error('No decoder tap on this client; it was not protected by protectClient()');
   return tap;
 }
 
@@ -80,7 +80,7 @@ export function decoderTap(client: StringClient): DecoderTap {
  * node-redis swaps the decoder's `onReply` for pub/sub in RESP2, MONITOR and RESET; the handlers
  * are accessor properties, so what it installs later is routed the same way.
  */
-export function tapDecoder(client: StringClient, hooks: DecoderHooks): DecoderTap {
+export function tapDecoder(client: StringClient, hooks: DecoderHooks): void {
   const decoder = internals(client)._getQueue().decoder;
   const tap = { replies: 0 };
   const write = decoder.write.bind(decoder);
@@ -106,7 +106,6 @@ export function tapDecoder(client: StringClient, hooks: DecoderHooks): DecoderTa
     deliver(push as never);
   });
   taps.set(internals(client)._self, tap);
-  return tap;
 }
 
 function route(decoder: Decoder, name: 'onReply' | 'onErrorReply' | 'onPush', wrap: (deliver: Handler) => Handler) {

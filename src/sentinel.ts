@@ -147,7 +147,7 @@ export class SentinelWatch {
         name: `${this.#settings.serviceName}:sentinel-watch:${process.pid}`,
         RESP: 3,
       },
-      `redis://${sentinel.host}:${sentinel.port}`,
+      `redis://${sentinel.host.includes(':') ? `[${sentinel.host}]` : sentinel.host}:${sentinel.port}`,
       this.#logger,
       'sentinel-watch',
     );
