@@ -165,7 +165,7 @@ export class ProtocolError extends RedisPoolError {
 
   constructor(url: string, detail: string, cause?: unknown) {
     super(
-      `Redis at ${url} sent a reply the client cannot use: ${detail}. The connection was closed, so that no reply reaches the wrong caller.`,
+      `Protocol error from Redis at ${url}: ${detail}. The connection was closed, so that no reply reaches the wrong caller.`,
       { cause },
     );
   }

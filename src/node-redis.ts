@@ -186,9 +186,10 @@ function checkingMapping(base: Record<PropertyKey, unknown> | undefined, command
 }
 
 /**
- * A checked command, with the options it was last sent with and the same with its checking
- * mapping: commands are sent with one options object time after time (the client's, or a
- * view's), so the usual case costs one lookup and no new object.
+ * A checked command, with the options it was last sent with on one client and the same with its
+ * checking mapping: a client sends its commands with one options object time after time (its
+ * own, or a view's), so the usual case costs one lookup and no new object. Each client has its
+ * own, since each has its own options object.
  */
 interface Check {
   readonly command: string;
@@ -198,12 +199,13 @@ interface Check {
   checked: object | undefined;
 }
 type Mapping = Record<PropertyKey, unknown>;
-const CHECKS = new Map<unknown, Check>(
-  [...REPLY_SHAPES].map(([command, shape]) => [
-    command,
-    { command: String(command), shape, options: undefined, base: undefined, checked: undefined },
-  ]),
-);
+const newChecks = () =>
+  new Map<unknown, Check>(
+    [...REPLY_SHAPES].map(([command, shape]) => [
+      command,
+      { command: String(command), shape, options: undefined, base: undefined, checked: undefined },
+    ]),
+  );
 const NO_MAPPING = {};
 const checkingMappings = new WeakMap<object, Map<string, object>>();
 
@@ -228,9 +230,10 @@ function mappingFor(base: Mapping | undefined, { command, shape }: Check): objec
 export function expectReplies(client: StringClient): void {
   const instance = internals(client)._self;
   const send = instance.sendCommand;
+  const checks = newChecks();
   let inTransaction = false;
   instance.sendCommand = function (this: ClientInternals['_self'], args, options) {
-    const check = CHECKS.get(args[0]);
+    const check = checks.get(args[0]);
     if (check === undefined) return send.call(this, args, options);
     const { transaction } = check.shape;
     if (transaction !== undefined) inTransaction = transaction === 'opens';

@@ -280,8 +280,8 @@ const seconds =
     const max = timer ? MAX_TIMER_SECONDS : Number.MAX_SAFE_INTEGER;
     if (n === 0 ? allowZero : Number.isFinite(n) && n >= 0.001 && n <= max) return n;
     const range = timer
-      ? `from 0.001 to ${MAX_TIMER_SECONDS} (Node's timers take at most 2^31 − 1 ms)`
-      : '0.001 or more';
+      ? `from 0.001 to ${MAX_TIMER_SECONDS} (2147483647 ms, the longest delay Node's timers take)`
+      : 'at least 0.001';
     return new Expected(`a number of seconds, ${allowZero ? '0 or ' : ''}${range}`);
   };
 const protocol: Parser<2 | 3> = (raw) => {
