@@ -136,7 +136,11 @@ export async function startSentinelGroup(options: SentinelGroupOptions = {}): Pr
         await until('a replica in sync', async () =>
           (await Promise.all(servers.filter((s) => s !== from).map(inSync))).some(Boolean),
         );
-        await ask(watchers[0] as RedisServer, ['SENTINEL', 'FAILOVER', masterName]);
+        // A sentinel refreshes what it knows of the replicas every few seconds; until then, just
+        // after an earlier failover, it may judge none of them good enough (NOGOODSLAVE): ask again.
+        await until('the sentinels take the failover', () =>
+          ask(watchers[0] as RedisServer, ['SENTINEL', 'FAILOVER', masterName]).then(() => true),
+        );
         return promoted(from);
       },
       async killMaster() {
