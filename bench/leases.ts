@@ -6,6 +6,8 @@ import { createClientPool } from 'redis';
 import { RedisPool } from '../src/index.js';
 import type { RedisServer } from '../src/testing/index.js';
 import {
+  BASELINE,
+  baselinePool,
   benchSettings,
   interleave,
   median,
@@ -23,6 +25,7 @@ const IN_FLIGHT = Number(process.env.BENCH_LEASE_CALLERS ?? 50);
 const CONNECTIONS = 10;
 const OURS = `redis-pool withConnection + GET (${CONNECTIONS} connections)`;
 const THEIRS = 'node-redis createClientPool execute + GET (defaults)';
+const AT_BASELINE = 'redis-pool withConnection + GET at BENCH_BASELINE';
 
 async function leaseRoundTrips(server: RedisServer): Promise<void> {
   const pool = new RedisPool<true>({ logger: silent });
@@ -31,19 +34,27 @@ async function leaseRoundTrips(server: RedisServer): Promise<void> {
   );
   const theirs = createClientPool({ url: server.url });
   await theirs.connect();
+  const baseline = BASELINE
+    ? await baselinePool(server.url, { redisMaxConnections: CONNECTIONS + 1, redisMinIdleConnections: CONNECTIONS })
+    : undefined;
   const contenders = [
     { name: OURS, step: (key: string) => pool.withConnection((client) => client.get(key)) },
     { name: THEIRS, step: (key: string) => theirs.execute((client) => client.get(key)) },
+    ...(baseline
+      ? [{ name: AT_BASELINE, step: (key: string) => baseline.pool.withConnection((client) => client.get(key)) }]
+      : []),
   ];
   for (const { step } of contenders) await rate(IN_FLIGHT, (worker) => step(`lease:${worker}`)); // warm-up
   const samples = await interleave('leases', contenders, ({ step }) =>
     rate(IN_FLIGHT, (worker) => step(`lease:${worker}`)),
   );
-  await Promise.all([pool.close(), theirs.close()]);
+  await Promise.all([pool.close(), theirs.close(), baseline?.pool.close()]);
 
   console.log('## Leased connections\n');
   console.log(`One GET per lease, ${IN_FLIGHT} callers at once, leases/s:\n`);
-  console.log(table(samples, 'leases/s', [['× createClientPool', THEIRS]]));
+  const against: [string, string][] = [['× createClientPool', THEIRS]];
+  if (baseline) against.push(['× baseline', AT_BASELINE]);
+  console.log(table(samples, 'leases/s', against));
   console.log();
   const ratio = pairedRatio(samples, OURS, THEIRS);
   console.log(target('withConnection + GET against createClientPool', ratio, '≥ 3×', ratio >= 3));

@@ -10,6 +10,24 @@ export const SECONDS = Number(process.env.BENCH_SECONDS ?? 0.5);
 export const VALUE = 'v'.repeat(100);
 export const silent = createLogger('silent');
 
+/**
+ * `BENCH_BASELINE=<directory>`: another build of this package (its `dist/`, say of the previous
+ * commit) runs as one more contender in each section, so a change's cost shows as a paired ratio
+ * in one run.
+ */
+export const BASELINE = process.env.BENCH_BASELINE;
+
+/** A pool of the baseline build, opened on `url` with the bench's settings and `input`. */
+export async function baselinePool(url: string, input: Omit<SettingsInput, 'redisDecodeResponses'> = {}) {
+  const baseline = (await import(`${BASELINE}/dist/index.js`)) as typeof import('../src/index.js');
+  const pool = new baseline.RedisPool<true>({ logger: silent });
+  const settings = baseline.loadSettings(
+    { serviceName: 'bench', logLevel: 'silent', redisUrl: url, ...input, redisDecodeResponses: true },
+    { env: {}, envFile: false },
+  );
+  return { pool, client: await pool.getClient(settings) };
+}
+
 /** Settings for the pool under test, with nothing from the environment. */
 export function benchSettings(url: string, input: Omit<SettingsInput, 'redisDecodeResponses'> = {}) {
   return loadSettings(

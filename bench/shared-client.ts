@@ -8,7 +8,20 @@ import { createClient, createClientPool } from 'redis';
 import { clientOptions } from '../src/connection.js';
 import { RedisPool } from '../src/index.js';
 import type { RedisServer } from '../src/testing/index.js';
-import { benchSettings, format, interleave, median, pairedRatio, rate, silent, table, target, VALUE } from './lib.js';
+import {
+  BASELINE,
+  baselinePool,
+  benchSettings,
+  format,
+  interleave,
+  median,
+  pairedRatio,
+  rate,
+  silent,
+  table,
+  target,
+  VALUE,
+} from './lib.js';
 
 interface Target {
   set(key: string, value: string): Promise<unknown>;
@@ -72,23 +85,13 @@ const contenders: Contender[] = [
   },
 ];
 
-/**
- * `BENCH_BASELINE=<directory>`: another build of this package (its `dist/`, say of the previous
- * commit) runs as one more contender, so a change's cost shows as a paired ratio in one run.
- */
-const BASELINE = process.env.BENCH_BASELINE;
 const AT_BASELINE = 'redis-pool shared client at BENCH_BASELINE';
 if (BASELINE) {
   contenders.splice(1, 0, {
     name: AT_BASELINE,
     async open(url) {
-      const baseline = (await import(`${BASELINE}/dist/index.js`)) as typeof import('../src/index.js');
-      const pool = new baseline.RedisPool<true>({ logger: silent });
-      const settings = baseline.loadSettings(
-        { serviceName: 'bench', logLevel: 'silent', redisUrl: url, redisDecodeResponses: true },
-        { env: {}, envFile: false },
-      );
-      return { target: await pool.getClient(settings), close: () => pool.close() };
+      const { pool, client } = await baselinePool(url);
+      return { target: client, close: () => pool.close() };
     },
   });
 }

@@ -7,6 +7,7 @@ import {
   TimeoutError,
   WatchError,
 } from 'redis';
+import { ConnectionBudget } from './budget.js';
 import { blockingTimeoutMs } from './commands.js';
 import {
   clientOptions,
@@ -16,7 +17,9 @@ import {
   refuseLifecycle,
   type StringClient,
 } from './connection.js';
+import { beforeDeadline } from './deadline.js';
 import {
+  AcquireTimeoutError,
   ClientUsageError,
   CommandTimeoutError,
   ConnectionLostError,
@@ -32,16 +35,12 @@ import {
   type LeaseStats,
 } from './leases.js';
 import type { Logger } from './logger.js';
-import { internals } from './node-redis.js';
-import { Target } from './sentinel.js';
+import { layerClusterCommands, pendingCount } from './node-redis.js';
 import type { CommonAppSettings, NodeAddress } from './settings.js';
+import { Target } from './target.js';
+import type { Topology, TopologyContext, TopologyStats } from './topology.js';
 
 type Cluster = RedisClusterType<{}, {}, {}, 3, {}>;
-/** What node-redis's cluster passes to `_execute` about a command. */
-interface CommandParser {
-  redisArgs: readonly unknown[];
-  firstKey: unknown;
-}
 
 /** Failures that reach cluster callers as they are: Redis's replies, and errors already typed. */
 const PASSING = [ErrorReply, WatchError, MaxCommandRedirectionsError, RedisPoolError];
@@ -57,9 +56,10 @@ export interface ClusterNodeStats extends LeaseStats {
 /**
  * Cluster mode: node-redis's own cluster client carries ordinary commands (it routes by slot and
  * follows MOVED and ASK), and each primary gets a `LeasePool` of its own for
- * `withConnection({ key })`, bounded by `REDIS_MAX_CONNECTIONS` per node.
+ * `withConnection({ key })`, with a `ConnectionBudget` of `REDIS_MAX_CONNECTIONS` per node. The
+ * subscriber connects to any primary that is up, within a budget of its own.
  */
-export class ClusterConnection {
+export class ClusterTopology implements Topology {
   readonly #settings: CommonAppSettings;
   readonly #logger: Logger;
   readonly #events: LeaseEvents;
@@ -67,23 +67,14 @@ export class ClusterConnection {
   readonly #facade: StringClient;
   readonly #leases = new Map<string, LeasePool>();
   readonly #protected = new WeakSet<StringClient>();
+  readonly #subscriberTarget: Target;
+  readonly #subscriberBudget: ConnectionBudget;
   #closed = false;
 
-  /** Discovers the cluster from `REDIS_CLUSTER_NODES` within the connect timeout. */
-  static async open(settings: CommonAppSettings, logger: Logger, events: LeaseEvents): Promise<ClusterConnection> {
-    const connection = new ClusterConnection(settings, logger, events);
-    const cluster = connection.#cluster;
-    await openWithin(settings, {
-      open: () => cluster.connect().then(() => cluster.sendCommand(undefined, true, ['PING'])),
-      destroy: () => connection.destroy(),
-    });
-    return connection;
-  }
-
-  private constructor(settings: CommonAppSettings, logger: Logger, events: LeaseEvents) {
+  constructor({ settings, logger, leaseEvents }: TopologyContext) {
     this.#settings = settings;
     this.#logger = logger;
-    this.#events = events;
+    this.#events = leaseEvents;
     const { socket, ...defaults } = clientOptions(settings, 'shared');
     const { host: _host, port: _port, ...socketDefaults } = socket as Record<string, unknown>;
     this.#cluster = createCluster({
@@ -116,6 +107,21 @@ export class ClusterConnection {
       'Use redisPool.close() or redisPool.destroy() to end the pool.',
     );
     this.#facade = facade;
+    this.#subscriberTarget = this.#anyPrimary();
+    this.#subscriberBudget = new ConnectionBudget(settings.redisMaxConnections);
+  }
+
+  /**
+   * Discovers the cluster from `REDIS_CLUSTER_NODES` within the connect timeout, then opens
+   * `REDIS_MIN_IDLE_CONNECTIONS` leasable connections to each primary.
+   */
+  async open(): Promise<void> {
+    const cluster = this.#cluster;
+    await openWithin(this.#settings, {
+      open: () => cluster.connect().then(() => cluster.sendCommand(undefined, true, ['PING'])),
+      destroy: () => this.destroy(),
+    });
+    for (const master of this.#masters()) this.#leasesFor(master).prewarm();
   }
 
   /** The cluster client callers use (node-redis's `RedisCluster`, typed as the pool's client). */
@@ -124,7 +130,7 @@ export class ClusterConnection {
   }
 
   /** Runs `use` with an exclusive connection to the primary that serves `options.key`. */
-  async lease<T>(use: (lease: Lease) => Promise<T> | T, options: LeaseOptions = {}): Promise<T> {
+  async lease<T>(use: (lease: Lease) => Promise<T> | T, options: LeaseOptions): Promise<T> {
     if (this.#closed) throw new PoolClosedError();
     if (options.key === undefined) {
       throw new ClientUsageError(
@@ -136,39 +142,36 @@ export class ClusterConnection {
     return this.#leasesFor(master).run(use, options);
   }
 
-  /** Per-primary figures, keyed by `host:port`. */
-  nodes(): Record<string, ClusterNodeStats> {
-    const nodes: Record<string, ClusterNodeStats> = {};
-    for (const master of this.#cluster.masters as unknown as (NodeAddress & { client?: StringClient })[]) {
-      const address = `${master.host}:${master.port}`;
-      const leases = this.#leases.get(address);
-      const client = master.client;
-      nodes[address] = {
-        ...(leases?.stats() ?? EMPTY_LEASE_STATS),
-        total: leases?.used ?? 0,
-        shared: {
-          state: this.#closed ? 'closed' : client?.isReady ? 'ready' : 'reconnecting',
-          inFlight: client ? internals(client)._getQueue().pendingCount : 0,
-        },
-      };
-    }
-    return nodes;
+  get subscriberTarget(): Target {
+    return this.#subscriberTarget;
   }
 
-  /**
-   * Where the subscriber connects: any primary that is up, drawn again at each reconnect. A
-   * message PUBLISHed anywhere in a cluster reaches every node, so any one will do.
-   */
-  anyPrimary(): Target {
-    const target = new Target(this.#settings);
-    target.address = () => {
-      const masters = this.#cluster.masters as unknown as (NodeAddress & { client?: StringClient })[];
-      const up = masters.filter((master) => master.client?.isReady);
-      const choices = up.length > 0 ? up : masters;
-      const chosen = choices[Math.floor(Math.random() * choices.length)];
-      return chosen && { host: chosen.host, port: chosen.port };
+  async reserveSlot(): Promise<void> {
+    if (this.#closed) throw new PoolClosedError();
+    if (!this.#subscriberBudget.tryTake()) {
+      throw new AcquireTimeoutError(0, 'the subscriber connection already holds its slot');
+    }
+  }
+
+  giveSlot(): void {
+    this.#subscriberBudget.give();
+  }
+
+  stats(): TopologyStats {
+    const nodes = this.#nodes();
+    const all = Object.values(nodes);
+    const sum = (pick: (node: ClusterNodeStats) => number) => all.reduce((total, node) => total + pick(node), 0);
+    const leases = Object.fromEntries(
+      Object.keys(EMPTY_LEASE_STATS).map((key) => [key, sum((node) => node[key as keyof LeaseStats])]),
+    ) as unknown as LeaseStats;
+    const ready = all.every((node) => node.shared.state === 'ready');
+    return {
+      ...leases,
+      total: sum((node) => node.total + 1) + this.#subscriberBudget.used,
+      max: this.#settings.redisMaxConnections,
+      shared: { state: ready ? 'ready' : 'reconnecting', inFlight: sum((node) => node.shared.inFlight), held: 0 },
+      nodes,
     };
-    return target;
   }
 
   tick(): void {
@@ -177,17 +180,10 @@ export class ClusterConnection {
 
   async close(timeoutMs: number | undefined): Promise<void> {
     this.#closed = true;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<void>((resolve) => {
-      if (timeoutMs !== undefined) timer = setTimeout(resolve, timeoutMs);
-    });
     try {
-      await Promise.race([
-        Promise.all([this.#cluster.close(), ...[...this.#leases.values()].map((pool) => pool.close(timeoutMs))]),
-        timedOut,
-      ]);
+      const closing = [this.#cluster.close(), ...[...this.#leases.values()].map((pool) => pool.close(timeoutMs))];
+      await beforeDeadline(Promise.all(closing), timeoutMs, () => undefined);
     } finally {
-      clearTimeout(timer);
       this.destroy();
       this.#logger.info({ url: this.#settings.redisUrl }, 'Redis pool closed');
     }
@@ -199,40 +195,68 @@ export class ClusterConnection {
     this.#cluster.destroy();
   }
 
+  #masters(): (NodeAddress & { client?: StringClient })[] {
+    return this.#cluster.masters as unknown as (NodeAddress & { client?: StringClient })[];
+  }
+
+  /** Per-primary figures, keyed by `host:port`. */
+  #nodes(): Record<string, ClusterNodeStats> {
+    const nodes: Record<string, ClusterNodeStats> = {};
+    for (const master of this.#masters()) {
+      const address = `${master.host}:${master.port}`;
+      const leases = this.#leases.get(address);
+      const client = master.client;
+      nodes[address] = {
+        ...(leases?.stats() ?? EMPTY_LEASE_STATS),
+        total: leases?.used ?? 0,
+        shared: {
+          state: this.#closed ? 'closed' : client?.isReady ? 'ready' : 'reconnecting',
+          inFlight: client ? pendingCount(client) : 0,
+        },
+      };
+    }
+    return nodes;
+  }
+
   /**
-   * Every command, `sendCommand()` and transaction of the cluster client runs through its
-   * `_execute` (node-redis internal); its failures leave here as the pool's typed errors, as on a
-   * single connection. Redis's own replies, node-redis's WatchError and its
+   * Where the subscriber connects: any primary that is up, drawn again at each reconnect. A
+   * message PUBLISHed anywhere in a cluster reaches every node, so any one will do.
+   */
+  #anyPrimary(): Target {
+    const target = new Target(this.#settings);
+    target.address = () => {
+      const masters = this.#masters();
+      const up = masters.filter((master) => master.client?.isReady);
+      const choices = up.length > 0 ? up : masters;
+      const chosen = choices[Math.floor(Math.random() * choices.length)];
+      return chosen && { host: chosen.host, port: chosen.port };
+    };
+    return target;
+  }
+
+  /**
+   * Every command, `sendCommand()` and transaction of the cluster client leaves with the pool's
+   * typed errors, as on a single connection. Redis's own replies, node-redis's WatchError and its
    * MaxCommandRedirectionsError (a slot that keeps moving) pass unchanged.
    */
   #typeFailures(): void {
-    // The object createCluster() returns has the instance, `_self`, as its prototype.
-    const instance = (this.#cluster as unknown as { _self: { _execute: (...args: unknown[]) => Promise<unknown> } })
-      ._self;
-    const execute = instance._execute;
     const url = this.#settings.redisUrl;
     const timeoutMs = this.#settings.redisSocketTimeout * 1000;
-    instance._execute = (...args) => {
-      const [parser, , options, run] = args as [
-        CommandParser,
-        unknown,
-        unknown,
-        (client: unknown, options: unknown) => Promise<unknown>,
-      ];
+    layerClusterCommands(this.#cluster, (run, parser, options, next) => {
       // A blocking command on a key runs on a lease to the key's primary, as on a single server,
       // so it does not hold up that node's shared connection.
       const key = parser.firstKey;
       const reply =
         key !== undefined && blockingTimeoutMs(parser.redisArgs) !== undefined
           ? this.lease((lease) => run(lease.client, options), { key: String(key) })
-          : execute.apply(instance, args);
+          : next();
       return reply.catch((error: unknown) => {
         if (PASSING.some((kind) => error instanceof kind)) throw error;
         if (this.#closed) throw new PoolClosedError();
         if (error instanceof TimeoutError) throw new CommandTimeoutError(url, timeoutMs, 1);
         throw new ConnectionLostError(url, error);
       });
-    };
+    });
   }
 
   /**
@@ -253,7 +277,8 @@ export class ClusterConnection {
     const address = `${master.host}:${master.port}`;
     let pool = this.#leases.get(address);
     if (!pool) {
-      pool = new LeasePool(this.#settings, this.#logger, this.#events, new Target(this.#settings, master));
+      const budget = new ConnectionBudget(this.#settings.redisMaxConnections);
+      pool = new LeasePool(this.#settings, this.#logger, this.#events, new Target(this.#settings, master), budget);
       this.#leases.set(address, pool);
     }
     return pool;

@@ -47,27 +47,47 @@ export function blockingTimeoutMs(args: Args): number | undefined {
   return BLOCKING.get(word(args[0]))?.(args);
 }
 
+const LEASE_FOR_WATCH = 'redisPool.withConnection(), which lends a connection of your own for WATCH/MULTI/EXEC';
+const SUBSCRIBER = 'redisPool.subscriber(), a dedicated connection that resubscribes after reconnects';
+
+/**
+ * Commands that change the state of the connection they run on: what to use instead of sending
+ * them on the shared connection, and the names of node-redis's typed methods that send them
+ * without passing through `_executeCommand`.
+ */
+const STATE: Record<string, { instead: string; methods?: readonly string[] }> = {
+  WATCH: { instead: LEASE_FOR_WATCH, methods: ['WATCH', 'watch'] },
+  UNWATCH: { instead: LEASE_FOR_WATCH, methods: ['UNWATCH', 'unwatch'] },
+  MULTI: { instead: 'client.multi()…exec(), or redisPool.withConnection() for WATCH/MULTI/EXEC' },
+  EXEC: { instead: 'client.multi()…exec(), or redisPool.withConnection() for WATCH/MULTI/EXEC' },
+  DISCARD: { instead: 'client.multi()…exec(), or redisPool.withConnection() for WATCH/MULTI/EXEC' },
+  SELECT: {
+    instead: 'REDIS_DB (or the /db path of REDIS_URL) for the pool, or redisPool.withConnection() for a one-off',
+    methods: ['SELECT', 'select'],
+  },
+  SUBSCRIBE: { instead: SUBSCRIBER, methods: ['SUBSCRIBE', 'subscribe'] },
+  PSUBSCRIBE: { instead: SUBSCRIBER, methods: ['PSUBSCRIBE', 'pSubscribe'] },
+  SSUBSCRIBE: { instead: SUBSCRIBER, methods: ['SSUBSCRIBE', 'sSubscribe'] },
+  UNSUBSCRIBE: { instead: 'redisPool.subscriber()', methods: ['UNSUBSCRIBE', 'unsubscribe'] },
+  PUNSUBSCRIBE: { instead: 'redisPool.subscriber()', methods: ['PUNSUBSCRIBE', 'pUnsubscribe'] },
+  SUNSUBSCRIBE: { instead: 'redisPool.subscriber()', methods: ['SUNSUBSCRIBE', 'sUnsubscribe'] },
+  MONITOR: { instead: 'redisPool.withConnection(), or redis-cli monitor', methods: ['MONITOR', 'monitor'] },
+  RESET: { instead: 'redisPool.withConnection()', methods: ['RESET', 'reset'] },
+  'CLIENT REPLY': { instead: 'redisPool.withConnection()' },
+};
+
 /**
  * Commands that change the state of the connection they run on, with what to use instead of
  * sending them on the shared connection.
  */
-export const STATE_COMMANDS: Record<string, string> = {
-  WATCH: 'redisPool.withConnection(), which lends a connection of your own for WATCH/MULTI/EXEC',
-  UNWATCH: 'redisPool.withConnection(), which lends a connection of your own for WATCH/MULTI/EXEC',
-  MULTI: 'client.multi()…exec(), or redisPool.withConnection() for WATCH/MULTI/EXEC',
-  EXEC: 'client.multi()…exec(), or redisPool.withConnection() for WATCH/MULTI/EXEC',
-  DISCARD: 'client.multi()…exec(), or redisPool.withConnection() for WATCH/MULTI/EXEC',
-  SELECT: 'REDIS_DB (or the /db path of REDIS_URL) for the pool, or redisPool.withConnection() for a one-off',
-  SUBSCRIBE: 'redisPool.subscriber(), a dedicated connection that resubscribes after reconnects',
-  PSUBSCRIBE: 'redisPool.subscriber(), a dedicated connection that resubscribes after reconnects',
-  SSUBSCRIBE: 'redisPool.subscriber(), a dedicated connection that resubscribes after reconnects',
-  UNSUBSCRIBE: 'redisPool.subscriber()',
-  PUNSUBSCRIBE: 'redisPool.subscriber()',
-  SUNSUBSCRIBE: 'redisPool.subscriber()',
-  MONITOR: 'redisPool.withConnection(), or redis-cli monitor',
-  RESET: 'redisPool.withConnection()',
-  'CLIENT REPLY': 'redisPool.withConnection()',
-};
+export const STATE_COMMANDS: Record<string, string> = Object.fromEntries(
+  Object.entries(STATE).map(([command, { instead }]) => [command, instead]),
+);
+
+/** node-redis's typed methods that change the connection's state without passing `_executeCommand`, with their command. */
+export const STATE_METHODS: Record<string, string> = Object.fromEntries(
+  Object.entries(STATE).flatMap(([command, { methods = [] }]) => methods.map((method) => [method, command])),
+);
 
 /**
  * The state-changing command these arguments make, as a key of `STATE_COMMANDS`, or

@@ -8,6 +8,8 @@ import {
   type RedisClientOptions,
   type RedisClientType,
 } from 'redis';
+import { backoffDelay } from './backoff.js';
+import { beforeDeadline } from './deadline.js';
 import {
   ClientUsageError,
   ConnectError,
@@ -23,8 +25,8 @@ import {
 import type { Logger } from './logger.js';
 import {
   expectReplies,
+  flushWaitingForReply,
   installFastPath,
-  internals,
   tapDecoder,
   typeLostCommands,
   UnmatchedReply,
@@ -77,19 +79,6 @@ export function refuseLifecycle(facade: Record<string, unknown>, which: string, 
 /** What a connection is for; it shows in `CLIENT LIST` as part of the connection name. */
 export type ConnectionRole = 'shared' | 'lease' | 'subscriber' | 'duplicate';
 
-/**
- * Capped exponential backoff with jitter, in ms: `REDIS_RECONNECT_BASE_DELAY` doubling with each
- * retry up to `REDIS_RECONNECT_MAX_DELAY`, each delay drawn between half and all of that, so that
- * many clients do not reconnect in step.
- */
-export function backoffDelay(retries: number, settings: CommonAppSettings): number {
-  const ceiling = Math.min(
-    settings.redisReconnectMaxDelay,
-    settings.redisReconnectBaseDelay * 2 ** Math.min(retries, 30),
-  );
-  return Math.round((ceiling / 2 + Math.random() * (ceiling / 2)) * 1000);
-}
-
 /** A password node-redis sends, and Redis reads as empty (see `credentials`). */
 const EMPTY_PASSWORD = Buffer.alloc(0) as unknown as string;
 
@@ -102,9 +91,6 @@ const EMPTY_PASSWORD = Buffer.alloc(0) as unknown as string;
 export function credentials(username: string | undefined, password: Secret | undefined) {
   return { username, password: password?.reveal() ?? (username === undefined ? undefined : EMPTY_PASSWORD) };
 }
-
-/** The least wait, in ms, before trying again with credentials the server refused: they rarely fix themselves. */
-export const AUTH_RETRY_FLOOR_MS = 1000;
 
 /** node-redis options for one connection, from the settings, to `address` if given (sentinel mode's primary). */
 export function clientOptions(
@@ -213,8 +199,7 @@ export function createConnection(
     ...options.socket,
     reconnectStrategy: (retries, cause) => {
       if (!established || reconnect === 'never') return false;
-      const delay = backoffDelay(retries, settings);
-      return toConnectError(cause, settings) instanceof RedisAuthError ? Math.max(delay, AUTH_RETRY_FLOOR_MS) : delay;
+      return backoffDelay(retries, settings, toConnectError(cause, settings));
     },
   };
   const client = createProtectedClient(options, settings.redisUrl, logger, role, hooks.onReadonly);
@@ -319,7 +304,6 @@ export function protectClient(
 ): void {
   const killer = (client.options?.socket as { signal?: unknown } | undefined)?.signal;
   if (!(killer instanceof SocketKiller)) throw new Error('protectClient() needs a client made with killableSocket()');
-  const queue = internals(client)._getQueue();
   typeLostCommands(client, (error) =>
     error instanceof RedisPoolError ? error : new ConnectionLostError(url, killedBy(error)),
   );
@@ -328,7 +312,7 @@ export function protectClient(
     broken(cause) {
       const error = new ProtocolError(url, describeBreak(cause), cause);
       logger.warn({ err: error, url, role }, 'Redis sent a reply the client cannot use; closing the connection');
-      queue.flushWaitingForReply(new ConnectionLostError(url, error));
+      flushWaitingForReply(client, new ConnectionLostError(url, error));
       killer.kill(error);
     },
     errorReply(error, deliver) {
@@ -394,28 +378,15 @@ export async function openWithin(
   // A plain Redis port waits for a newline that a TLS hello never sends, so TLS pointed at the
   // wrong port ends as a timeout, not as a TLS error.
   const tlsHint = settings.redisSsl ? '; TLS is on (rediss:// or REDIS_SSL), so check that this port speaks TLS' : '';
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new ConnectTimeoutError(
-            settings.redisUrl,
-            `no answer within ${timeoutMs / 1000} s (REDIS_SOCKET_CONNECT_TIMEOUT)${tlsHint}`,
-          ),
-        ),
-      timeoutMs,
-    );
-  });
   try {
-    // When the deadline wins, the race still holds the abandoned attempt, so its late failure
-    // is not an unhandled rejection; destroy() below ends it.
-    await Promise.race([attempt.open(), deadline]);
+    // The abandoned attempt, when the deadline wins, is ended by destroy() below.
+    await beforeDeadline(attempt.open(), timeoutMs, () => {
+      const detail = `no answer within ${timeoutMs / 1000} s (REDIS_SOCKET_CONNECT_TIMEOUT)${tlsHint}`;
+      throw new ConnectTimeoutError(settings.redisUrl, detail);
+    });
   } catch (error) {
     attempt.destroy();
     throw toConnectError(error, settings);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -1,5 +1,4 @@
-import type { StringClient } from './connection.js';
-import { type DecoderTap, decoderTap } from './node-redis.js';
+import type { DecoderTap } from './node-redis.js';
 
 /**
  * The pool's ticker looks at every busy connection this many times per `REDIS_SOCKET_TIMEOUT`,
@@ -41,9 +40,9 @@ export class ReplyMonitor {
     this.#checkTicks = checkIntervalMs > 0 ? Math.max(1, Math.round(checkIntervalMs / tickMs)) : 0;
   }
 
-  /** Starts watching the replies of `client`; called again for a replacement client. */
-  attach(client: StringClient): void {
-    this.#tap = decoderTap(client);
+  /** Starts watching the replies counted by `tap` (`decoderTap(client)`); called again for a replacement client. */
+  attach(tap: DecoderTap): void {
+    this.#tap = tap;
     this.#repliesAtLastTick = this.#tap.replies;
     this.#stalledTicks = 0;
     this.#idleTicks = 0;

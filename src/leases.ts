@@ -1,27 +1,17 @@
-import { blockingTimeoutMs } from './commands.js';
-import {
-  AUTH_RETRY_FLOOR_MS,
-  backoffDelay,
-  type ConnectionHooks,
-  connectWithin,
-  createConnection,
-  refuseLifecycle,
-  type StringClient,
-} from './connection.js';
-import {
-  AcquireTimeoutError,
-  CommandTimeoutError,
-  ConnectionLostError,
-  LeaseReleasedError,
-  PoolClosedError,
-  RedisAuthError,
-  RedisUnavailableError,
-} from './errors.js';
+import { OpeningBackoff } from './backoff.js';
+import type { ConnectionBudget } from './budget.js';
+import { type ConnectionHooks, connectWithin, createConnection } from './connection.js';
+import { beforeDeadline } from './deadline.js';
+import { AcquireTimeoutError, CommandTimeoutError, LeaseReleasedError, PoolClosedError } from './errors.js';
 import { ReplyMonitor } from './health.js';
+import { LeasableConnection, Lease } from './leasable-connection.js';
 import type { Logger } from './logger.js';
-import { internals } from './node-redis.js';
-import type { Target } from './sentinel.js';
-import type { CommonAppSettings, NodeAddress } from './settings.js';
+import { flushAll } from './node-redis.js';
+import type { CommonAppSettings } from './settings.js';
+import type { Target } from './target.js';
+import { WaiterQueue } from './waiters.js';
+
+export { Lease } from './leasable-connection.js';
 
 /** Options of `withConnection()`. */
 export interface LeaseOptions {
@@ -78,296 +68,90 @@ export const EMPTY_LEASE_STATS: LeaseStats = Object.freeze({
   staleClosed: 0,
 });
 
-const word = (arg: unknown) => String(arg).toUpperCase();
-
-/**
- * One connection that can be lent, with what it takes to lend it again safely: when it was made
- * and last used, and whether the borrower changed its state.
- */
-class LeasableConnection {
-  readonly client: StringClient;
-  readonly monitor: ReplyMonitor;
-  readonly expiresAt: number;
-  /** The prototype of every lease facade of this connection. */
-  readonly base: StringClient;
-  lastUsedAt = performance.now();
-  leasedAt = 0;
-  stack: string | undefined;
-  leakReported = false;
-  /** State changes seen on the connection, from commands sent through it. */
-  watching = false;
-  inMulti = false;
-  selectedDb: number;
-  repliesOff = false;
-  monitoring = false;
-  wasReset = false;
-  /** The server answered READONLY: it is a replica now, so the connection is not lent again. */
-  readonly = false;
-
-  /** Where it is connected: a failover makes it stale. */
-  readonly address: NodeAddress | undefined;
-
-  constructor(
-    client: StringClient,
-    settings: CommonAppSettings,
-    monitor: ReplyMonitor,
-    address: NodeAddress | undefined,
-  ) {
-    this.client = client;
-    this.address = address;
-    this.monitor = monitor;
-    this.selectedDb = settings.redisDb;
-    const lifetimeMs = settings.redisMaxLifetime * 1000;
-    // Up to 10 % sooner, so connections made together do not all expire together.
-    this.expiresAt =
-      lifetimeMs > 0 ? this.lastUsedAt + lifetimeMs * (1 - Math.random() * 0.1) : Number.POSITIVE_INFINITY;
-    this.base = leaseBase(this);
-    monitor.attach(client);
-    this.#track(settings.redisUrl);
-  }
-
-  get pending(): number {
-    return internals(this.client)._getQueue().pendingCount;
-  }
-
-  /** State a RESET must undo before the connection is lent again (WATCH alone needs only UNWATCH). */
-  needsReset(defaultDb: number): boolean {
-    return (
-      this.inMulti ||
-      this.repliesOff ||
-      this.monitoring ||
-      this.wasReset ||
-      this.selectedDb !== defaultDb ||
-      this.client.isPubSubActive
-    );
-  }
-
-  /** Nothing to undo before the connection is lent again. */
-  isClean(defaultDb: number): boolean {
-    return this.selectedDb === defaultDb && !this.watching && !this.client.isWatching && !this.needsReset(defaultDb);
-  }
-
-  clearState(defaultDb: number): void {
-    this.watching = this.inMulti = this.repliesOff = this.monitoring = this.wasReset = false;
-    this.selectedDb = defaultDb;
-  }
-
-  /**
-   * Every command path of the lent client ends in `sendCommand`, `_executeMulti` or
-   * `_executePipeline` on the instance; watching them tells what state the borrower left, lets a
-   * blocking command keep the connection silent for its own timeout, and turns node-redis's
-   * "client is closed" into `ConnectionLostError` once the connection has dropped.
-   */
-  #track(url: string): void {
-    const instance = internals(this.client)._self;
-    const lost = () =>
-      Promise.reject(new ConnectionLostError(url, new Error('the leased connection had already closed')));
-    const send = instance.sendCommand;
-    instance.sendCommand = (args, options) => {
-      if (!this.client.isOpen) return lost();
-      const name = word(args[0]);
-      if (name === 'WATCH') this.watching = true;
-      else if (name === 'UNWATCH') this.watching = false;
-      else if (name === 'MULTI') this.inMulti = true;
-      else if (name === 'EXEC' || name === 'DISCARD') this.inMulti = this.watching = false;
-      else if (name === 'SELECT') this.selectedDb = Number(String(args[1]));
-      else if (name === 'CLIENT' && word(args[1]) === 'REPLY') this.repliesOff = word(args[2]) !== 'ON';
-      else if (name === 'RESET') this.wasReset = true;
-      const reply = send.call(instance, args, options);
-      const blockingMs = blockingTimeoutMs(args);
-      if (blockingMs !== undefined) {
-        const done = this.monitor.expectSilence(blockingMs);
-        reply.then(done, done);
-      }
-      return reply;
-    };
-    const executeMulti = instance._executeMulti as (...args: unknown[]) => Promise<unknown>;
-    instance._executeMulti = (...args: unknown[]) => {
-      if (!this.client.isOpen) return lost();
-      // EXEC ends a WATCH whatever its outcome.
-      const reply = executeMulti.apply(instance, args);
-      this.watching = false;
-      return reply;
-    };
-    const executePipeline = instance._executePipeline as (...args: unknown[]) => Promise<unknown>;
-    instance._executePipeline = (...args: unknown[]) =>
-      this.client.isOpen ? executePipeline.apply(instance, args) : lost();
-  }
-}
-
-/** The prototype shared by every lease facade of one connection: lifecycle refusals and MONITOR tracking. */
-function leaseBase(connection: LeasableConnection): StringClient {
-  const base = Object.create(connection.client);
-  refuseLifecycle(
-    base,
-    'a leased client: the pool owns the connection',
-    'Return from the withConnection() callback to give it back.',
-  );
-  const monitor = connection.client.monitor;
-  base.monitor = base.MONITOR = function (this: StringClient, ...args: unknown[]) {
-    connection.monitoring = true;
-    return (monitor as (...args: unknown[]) => unknown).apply(this, args);
-  };
-  // Every command reaches the connection through `_self`; a released lease cuts that path.
-  const instance = internals(connection.client)._self;
-  Object.defineProperty(base, '_self', {
-    get(this: { [LEASE]: Lease }) {
-      if (this[LEASE].released) throw new LeaseReleasedError();
-      return instance;
-    },
-  });
-  return base;
-}
-
-/** Where a lease's client keeps its lease. */
-const LEASE = Symbol('lease');
-
-/** One lending of a connection. Its client refuses every call once the lease is released. */
-export class Lease {
-  readonly connection: LeasableConnection;
-  readonly client: StringClient;
-  released = false;
-
-  constructor(connection: LeasableConnection) {
-    this.connection = connection;
-    // One object per lease, so a client kept past its lease stays cut off after the
-    // connection is lent again.
-    this.client = Object.create(connection.base);
-    (this.client as unknown as { [LEASE]: Lease })[LEASE] = this;
-  }
-
-  /** Sends raw arguments on the leased connection, through its tracking. */
-  send(args: readonly unknown[], options?: unknown): Promise<unknown> {
-    return internals(this.connection.client)._self.sendCommand(args, options);
-  }
-}
-
 /** What a caller is given: an idle connection, or (`connection: undefined`) a slot to open one in. */
 interface Grant {
   connection: LeasableConnection | undefined;
 }
 
-interface Waiter {
-  grant(grant: Grant): void;
-  fail(error: unknown): void;
-}
-
 /**
- * The leased side of the pool: exclusive connections lent FIFO, bounded with every other socket
- * by `REDIS_MAX_CONNECTIONS`, checked before they are lent, reset or closed when a borrower
- * leaves them changed, and closed when idle or old. undici's split applies: this class is the
- * mechanism (queue, slots, lifecycle); the pool decides when to use it.
+ * The leased side of the pool: exclusive connections lent FIFO within the pool's
+ * `ConnectionBudget`, checked before they are lent, restored or closed when a borrower leaves them
+ * changed, and closed when idle or old. undici's split applies: this class is the mechanism
+ * (lending, giving back, housekeeping); the waiter queue, the budget, the opening back-off and the
+ * leasable connection are parts of their own, and the pool's topology decides when to use it.
  */
 export class LeasePool {
   readonly #settings: CommonAppSettings;
   readonly #logger: Logger;
   readonly #events: LeaseEvents;
   readonly #target: Target;
-  readonly #max: number;
+  readonly #budget: ConnectionBudget;
+  readonly #backoff: OpeningBackoff;
+  readonly #waiters: WaiterQueue<Grant>;
   readonly #idle: LeasableConnection[] = [];
   readonly #leased = new Set<LeasableConnection>();
-  /** Callers waiting for a connection, oldest first (a Set keeps insertion order, and removes in O(1)). */
-  readonly #waiters = new Set<Waiter>();
-  #used = 0;
   #connecting = 0;
   #state: 'open' | 'closing' | 'closed' = 'open';
-  #lastConnectError: unknown;
-  /**
-   * After a failed opening, no connection is opened (for a lease or the idle top-up) until this
-   * time: capped exponential backoff with jitter, so a server that is down or refuses our
-   * credentials meets a few attempts per second, not one per caller.
-   */
-  #openFailures = 0;
-  #openAfter = 0;
   /** While a failover runs, nothing is lent: callers wait in line, up to `REDIS_POOL_TIMEOUT`. */
   #held = false;
   #drained: (() => void) | undefined;
-  readonly #stats = { hits: 0, misses: 0, timeouts: 0, waitCount: 0, waitTimeMs: 0, staleClosed: 0 };
+  readonly #stats = { hits: 0, misses: 0, staleClosed: 0 };
 
-  constructor(settings: CommonAppSettings, logger: Logger, events: LeaseEvents, target: Target) {
+  constructor(
+    settings: CommonAppSettings,
+    logger: Logger,
+    events: LeaseEvents,
+    target: Target,
+    budget: ConnectionBudget,
+  ) {
     this.#settings = settings;
     this.#logger = logger;
     this.#events = events;
     this.#target = target;
-    this.#max = settings.redisMaxConnections;
+    this.#budget = budget;
+    this.#backoff = new OpeningBackoff(settings);
+    this.#waiters = new WaiterQueue((timeoutMs) => {
+      const error = new AcquireTimeoutError(timeoutMs, this.#situation(), this.#backoff.lastError);
+      events.onAcquireTimeout(error);
+      return error;
+    });
   }
 
-  /** Sockets held against `REDIS_MAX_CONNECTIONS`, leased or not. */
+  /** Slots taken in its budget, by connections of every kind. */
   get used(): number {
-    return this.#used;
+    return this.#budget.used;
   }
 
   stats(): LeaseStats {
+    const { waitCount, waitTimeMs, timeouts } = this.#waiters.stats;
     return {
       idle: this.#idle.length,
       leased: this.#leased.size,
       connecting: this.#connecting,
       pending: this.#waiters.size,
-      ...this.#stats,
+      hits: this.#stats.hits,
+      misses: this.#stats.misses,
+      timeouts,
+      waitCount,
+      waitTimeMs,
+      staleClosed: this.#stats.staleClosed,
     };
   }
 
-  /** Takes one of the `REDIS_MAX_CONNECTIONS` slots for a connection the pool holds itself (the shared one). */
-  takeSlot(): boolean {
-    if (this.#used >= this.#max) return false;
-    this.#used++;
-    return true;
-  }
-
   /**
-   * Waits FIFO for a slot for a connection the caller will own for good (the subscriber), up to
-   * `REDIS_POOL_TIMEOUT`. Give it back with `giveSlot()`.
+   * Waits FIFO, with the callers waiting for a lease, for a slot for a connection the caller will
+   * own for good (the subscriber), up to `REDIS_POOL_TIMEOUT`. Give it back with `giveSlot()`.
    */
-  async reserveSlot(options: LeaseOptions = {}): Promise<void> {
-    const { connection } = this.#grantNow() ?? (await this.#wait(options));
+  async reserveSlot(): Promise<void> {
+    const { connection } = this.#grantNow() ?? (await this.#wait({}));
     // An idle connection makes way for the caller's own.
     if (connection) this.#discard(connection, false, true);
   }
 
-  /** Gives back a slot taken with `takeSlot()` or `reserveSlot()`. */
+  /** Gives back a slot taken with `reserveSlot()`, or by an opening that failed. */
   giveSlot(): void {
-    this.#used--;
+    this.#budget.give();
     this.#dispatch();
-  }
-
-  /**
-   * A lease at once, without waiting or checking, when an idle connection that needs no health
-   * check is there and nobody is queued before the caller; `undefined` otherwise.
-   */
-  tryAcquire(): Lease | undefined {
-    if (this.#state !== 'open' || this.#waiters.size > 0 || this.#held) return undefined;
-    const connection = this.#idle.at(-1);
-    if (!connection?.client.isReady || this.#checkDue(connection) || !this.#isCurrent(connection)) return undefined;
-    this.#idle.pop();
-    this.#stats.hits++;
-    return this.#lend(connection, true);
-  }
-
-  /** Lends a connection: an idle one (checked first if it has been idle long), or a new one. */
-  async acquire(options: LeaseOptions = {}): Promise<Lease> {
-    let { connection } = this.#grantNow() ?? (await this.#wait(options));
-    while (connection) {
-      if (await this.#healthy(connection)) {
-        this.#stats.hits++;
-        return this.#lend(connection, true);
-      }
-      // A connection that fails its check is closed and never lent; its slot serves this caller.
-      this.#discard(connection, true, true);
-      connection = undefined;
-    }
-    this.#stats.misses++;
-    let opened: LeasableConnection;
-    try {
-      // While openings fail, one attempt at a time probes the server once the back-off has passed.
-      if (this.#openFailures > 0 && (performance.now() < this.#openAfter || this.#connecting > 0)) {
-        throw this.#backingOff();
-      }
-      opened = await this.#open();
-    } catch (error) {
-      this.giveSlot();
-      throw error;
-    }
-    return this.#lend(opened, false);
   }
 
   /**
@@ -375,7 +159,7 @@ export class LeasePool {
    * `options.signal` aborts (the connection is then closed, its replies unread).
    */
   async run<T>(use: (lease: Lease) => Promise<T> | T, options: LeaseOptions = {}): Promise<T> {
-    const lease = this.tryAcquire() ?? (await this.acquire(options));
+    const lease = this.#tryAcquire() ?? (await this.#acquire(options));
     let abandoned = false;
     try {
       const { signal } = options;
@@ -386,37 +170,12 @@ export class LeasePool {
         abandoned = true;
       });
     } finally {
-      const restoring = this.release(lease, abandoned);
+      const restoring = this.#release(lease, abandoned);
       if (restoring) await restoring;
     }
   }
 
-  /**
-   * Takes a lease back. A connection with replies still unread, or broken, or past its lifetime
-   * is closed; one whose state the borrower changed is reset first (the only case that returns
-   * a promise).
-   */
-  release(lease: Lease, abandon = false): Promise<void> | undefined {
-    if (lease.released) return undefined;
-    lease.released = true;
-    const connection = lease.connection;
-    this.#leased.delete(connection);
-    connection.lastUsedAt = performance.now();
-    if (abandon) internals(connection.client)._getQueue().flushAll(new LeaseReleasedError());
-    const reusable =
-      !abandon &&
-      this.#state === 'open' &&
-      connection.client.isReady &&
-      connection.pending === 0 &&
-      !connection.readonly;
-    if (!reusable) this.#discard(connection, false);
-    else if (connection.lastUsedAt >= connection.expiresAt) this.#discard(connection, true);
-    else if (!connection.isClean(this.#settings.redisDb)) return this.#restoreThenKeep(connection);
-    else this.#keep(connection);
-    return undefined;
-  }
-
-  /** Gives every leased connection its watchdog tick, closes idle and old ones, and tops up the minimum idle. */
+  /** Gives every leased connection its watchdog tick, reports leaks, closes idle and old ones, and tops up the minimum idle. */
   tick(): void {
     const now = performance.now();
     const leakMs = this.#settings.redisLeakDetectionThreshold * 1000;
@@ -437,14 +196,13 @@ export class LeasePool {
 
   /** Opens connections in the background until `REDIS_MIN_IDLE_CONNECTIONS` are idle or opening. */
   prewarm(): void {
-    if (this.#openFailures > 0 && (performance.now() < this.#openAfter || this.#connecting > 0)) return;
+    if (!this.#backoff.allows(this.#connecting)) return;
     while (
       this.#state === 'open' &&
       this.#waiters.size === 0 &&
       this.#idle.length + this.#connecting < this.#minIdle() &&
-      this.#used < this.#max
+      this.#budget.tryTake()
     ) {
-      this.#used++;
       this.#open().then(
         (connection) => {
           if (this.#state !== 'open') return this.#discard(connection, false);
@@ -466,15 +224,13 @@ export class LeasePool {
   async close(timeoutMs?: number): Promise<void> {
     if (this.#state !== 'open') return;
     this.#state = 'closing';
-    this.#failWaiters();
+    this.#waiters.failAll(new PoolClosedError());
     for (const connection of [...this.#idle]) this.#discard(connection, false);
     if (this.#leased.size > 0) {
-      let timer: NodeJS.Timeout | undefined;
-      await new Promise<void>((resolve) => {
+      const drained = new Promise<void>((resolve) => {
         this.#drained = resolve;
-        if (timeoutMs !== undefined) timer = setTimeout(resolve, timeoutMs);
       });
-      clearTimeout(timer);
+      await beforeDeadline(drained, timeoutMs, () => undefined);
     }
     this.destroy();
   }
@@ -482,98 +238,24 @@ export class LeasePool {
   /** Immediate: waiters are refused and every connection is closed now. */
   destroy(): void {
     this.#state = 'closed';
-    this.#failWaiters();
+    this.#waiters.failAll(new PoolClosedError());
     for (const connection of [...this.#idle, ...this.#leased]) {
-      internals(connection.client)._getQueue().flushAll(new PoolClosedError('The Redis pool was destroyed'));
+      flushAll(connection.client, new PoolClosedError('The Redis pool was destroyed'));
       this.#discard(connection, false);
     }
   }
 
-  #minIdle(): number {
-    return this.#settings.redisMinIdleConnections;
-  }
-
-  /** An idle connection or a free slot, if one can be had without queueing behind earlier callers. */
-  #grantNow(): Grant | undefined {
-    if (this.#state !== 'open') throw new PoolClosedError();
-    if (this.#waiters.size > 0 || this.#held) return undefined;
-    const idle = this.#idle.pop();
-    if (idle) return { connection: idle };
-    if (this.#used >= this.#max) return undefined;
-    this.#used++;
-    return { connection: undefined };
-  }
-
-  #wait(options: LeaseOptions): Promise<Grant> {
-    const timeoutMs = options.timeoutMs ?? this.#settings.redisPoolTimeout * 1000;
-    const { signal } = options;
-    signal?.throwIfAborted();
-    const started = performance.now();
-    this.#stats.waitCount++;
-    return new Promise((resolve, reject) => {
-      const settle = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        this.#waiters.delete(waiter);
-        this.#stats.waitTimeMs += performance.now() - started;
-      };
-      const waiter: Waiter = {
-        grant: (grant) => {
-          settle();
-          resolve(grant);
-        },
-        fail: (error) => {
-          settle();
-          reject(error);
-        },
-      };
-      const onAbort = () => waiter.fail(signal?.reason);
-      const timer = setTimeout(() => {
-        this.#stats.timeouts++;
-        const error = new AcquireTimeoutError(timeoutMs, this.#situation(), this.#lastConnectError);
-        this.#events.onAcquireTimeout(error);
-        waiter.fail(error);
-      }, timeoutMs);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.#waiters.add(waiter);
-    });
-  }
-
-  #situation(): string {
-    const { idle, leased, connecting, pending } = this.stats();
-    return (
-      `all ${this.#max} connections (REDIS_MAX_CONNECTIONS) are taken, ${leased} of them leased, ` +
-      `${connecting} opening, ${idle} idle; ${pending} caller(s) waiting; stats: ${JSON.stringify({ ...this.stats(), used: this.#used })}`
-    );
-  }
-
-  /** Hands freed connections and slots to waiters, first come first served. */
-  #dispatch(): void {
-    while (this.#waiters.size > 0 && this.#state === 'open' && !this.#held) {
-      const waiter = this.#waiters.values().next().value as Waiter;
-      const idle = this.#idle.pop();
-      if (idle) waiter.grant({ connection: idle });
-      else if (this.#used < this.#max) {
-        this.#used++;
-        waiter.grant({ connection: undefined });
-      } else return;
-    }
-    if (this.#state === 'closing' && this.#leased.size === 0) this.#drained?.();
-  }
-
-  #failWaiters(): void {
-    for (const waiter of [...this.#waiters]) waiter.fail(new PoolClosedError());
-  }
-
   /**
    * Notes a failed connection attempt, here or on another of the pool's connections: it is kept
-   * for AcquireTimeoutError, and no connection is opened until the back-off has passed.
+   * for `AcquireTimeoutError`, and no connection is opened until the back-off has passed.
    */
   connectFailed(error: unknown): void {
-    this.#lastConnectError = error;
-    const delay = backoffDelay(this.#openFailures++, this.#settings);
-    this.#openAfter =
-      performance.now() + (error instanceof RedisAuthError ? Math.max(delay, AUTH_RETRY_FLOOR_MS) : delay);
+    this.#backoff.failed(error);
+  }
+
+  /** Notes that a connection to the server was just made: openings need not back off any more. */
+  connectSucceeded(): void {
+    this.#backoff.succeeded();
   }
 
   /**
@@ -590,20 +272,111 @@ export class LeasePool {
     this.#dispatch();
   }
 
-  /** Notes that a connection to the server was just made: openings need not back off any more. */
-  connectSucceeded(): void {
-    this.#openFailures = 0;
-    this.#openAfter = 0;
-  }
-
   /** Closes every idle connection: the server they lead to is no longer the primary (READONLY, or a failover). */
   discardIdle(): void {
     for (const connection of [...this.#idle]) this.#discard(connection, true);
   }
 
+  #minIdle(): number {
+    return this.#settings.redisMinIdleConnections;
+  }
+
+  /**
+   * A lease at once, without waiting or checking, when an idle connection that needs no health
+   * check is there and nobody is queued before the caller; `undefined` otherwise.
+   */
+  #tryAcquire(): Lease | undefined {
+    if (this.#state !== 'open' || this.#waiters.size > 0 || this.#held) return undefined;
+    const connection = this.#idle.at(-1);
+    if (!connection?.client.isReady || this.#checkDue(connection) || !this.#isCurrent(connection)) return undefined;
+    this.#idle.pop();
+    this.#stats.hits++;
+    return this.#lend(connection, true);
+  }
+
+  /** Lends a connection: an idle one (checked first if it has been idle long), or a new one. */
+  async #acquire(options: LeaseOptions): Promise<Lease> {
+    const { connection } = this.#grantNow() ?? (await this.#wait(options));
+    if (connection) {
+      if (await this.#healthy(connection)) {
+        this.#stats.hits++;
+        return this.#lend(connection, true);
+      }
+      // A connection that fails its check is closed and never lent; its slot serves this caller.
+      this.#discard(connection, true, true);
+    }
+    this.#stats.misses++;
+    let opened: LeasableConnection;
+    try {
+      if (!this.#backoff.allows(this.#connecting)) throw this.#backoff.refusal();
+      opened = await this.#open();
+    } catch (error) {
+      this.giveSlot();
+      throw error;
+    }
+    return this.#lend(opened, false);
+  }
+
+  /**
+   * Takes a lease back. A connection with replies still unread, or broken, or past its lifetime
+   * is closed; one whose state the borrower changed is restored first (the only case that returns
+   * a promise).
+   */
+  #release(lease: Lease, abandon: boolean): Promise<void> | undefined {
+    if (lease.released) return undefined;
+    lease.released = true;
+    const connection = lease.connection;
+    this.#leased.delete(connection);
+    connection.lastUsedAt = performance.now();
+    if (abandon) flushAll(connection.client, new LeaseReleasedError());
+    const reusable =
+      !abandon &&
+      this.#state === 'open' &&
+      connection.client.isReady &&
+      connection.pending === 0 &&
+      !connection.readonly;
+    if (!reusable) this.#discard(connection, false);
+    else if (connection.lastUsedAt >= connection.expiresAt) this.#discard(connection, true);
+    else if (!connection.isClean()) return this.#restoreThenKeep(connection);
+    else this.#keep(connection);
+    return undefined;
+  }
+
+  /** An idle connection or a free slot, if one can be had without queueing behind earlier callers. */
+  #grantNow(): Grant | undefined {
+    if (this.#state !== 'open') throw new PoolClosedError();
+    if (this.#waiters.size > 0 || this.#held) return undefined;
+    return this.#takeGrant();
+  }
+
+  /** An idle connection, else a free slot; `undefined` when neither is there. */
+  #takeGrant(): Grant | undefined {
+    const idle = this.#idle.pop();
+    if (idle) return { connection: idle };
+    return this.#budget.tryTake() ? { connection: undefined } : undefined;
+  }
+
+  #wait({ timeoutMs, signal }: LeaseOptions): Promise<Grant> {
+    return this.#waiters.wait({ timeoutMs: timeoutMs ?? this.#settings.redisPoolTimeout * 1000, signal });
+  }
+
+  #situation(): string {
+    const { idle, leased, connecting, pending } = this.stats();
+    return (
+      `all ${this.#budget.max} connections (REDIS_MAX_CONNECTIONS) are taken, ${leased} of them leased, ` +
+      `${connecting} opening, ${idle} idle; ${pending} caller(s) waiting; stats: ${JSON.stringify({ ...this.stats(), used: this.#budget.used })}`
+    );
+  }
+
+  /** Hands freed connections and slots to waiters, first come first served. */
+  #dispatch(): void {
+    while (this.#state === 'open' && !this.#held && this.#waiters.grantOldest(() => this.#takeGrant()));
+    if (this.#state === 'closing' && this.#leased.size === 0) this.#drained?.();
+  }
+
   /**
    * Opens a connection in a slot the caller already holds. A failure is kept for
-   * AcquireTimeoutError and starts the back-off before the next attempt.
+   * `AcquireTimeoutError` and starts the back-off before the next attempt.
    */
   async #open(): Promise<LeasableConnection> {
     this.#connecting++;
@@ -630,20 +403,6 @@ export class LeasePool {
     }
   }
 
-  /** Why no connection is opened now: the refused credentials themselves, or the server being unreachable. */
-  #backingOff(): unknown {
-    const last = this.#lastConnectError;
-    if (last instanceof RedisAuthError) return last;
-    const waitMs = Math.max(0, Math.ceil(this.#openAfter - performance.now()));
-    return new RedisUnavailableError(
-      this.#settings.redisUrl,
-      'connect-backoff',
-      `opening a connection failed moments ago; the next attempt is in ${waitMs} ms or under way ` +
-        '(REDIS_RECONNECT_BASE_DELAY, REDIS_RECONNECT_MAX_DELAY)',
-      last,
-    );
-  }
-
   /** Whether a connection leads where the pool's connections go now (not to a primary failed over from). */
   #isCurrent(connection: LeasableConnection): boolean {
     return connection.address === undefined || this.#target.is(connection.address);
@@ -659,8 +418,11 @@ export class LeasePool {
   async #healthy(connection: LeasableConnection): Promise<boolean> {
     if (!connection.client.isReady || !this.#isCurrent(connection)) return false;
     if (!this.#checkDue(connection)) return true;
+    const timeoutMs = this.#settings.redisSocketTimeout * 1000;
     try {
-      await withTimeout(connection.client.ping(), this.#settings.redisSocketTimeout * 1000);
+      await beforeDeadline(connection.client.ping(), timeoutMs, () => {
+        throw new Error(`no PONG within ${timeoutMs} ms`);
+      });
       return true;
     } catch (error) {
       this.#logger.debug({ err: error }, 'Idle Redis connection failed its health check; closing it');
@@ -688,31 +450,12 @@ export class LeasePool {
 
   async #restoreThenKeep(connection: LeasableConnection): Promise<void> {
     try {
-      await this.#restore(connection);
+      await connection.restore();
     } catch (error) {
       this.#logger.debug({ err: error }, 'Leased Redis connection could not be reset; closing it');
       return this.#discard(connection, false);
     }
     this.#keep(connection);
-  }
-
-  /**
-   * Undoes what the borrower left: SELECT back to the configured database, RESET for other state
-   * changes, and UNWATCH for a WATCH alone.
-   */
-  async #restore(connection: LeasableConnection): Promise<void> {
-    const timeoutMs = this.#settings.redisSocketTimeout * 1000;
-    const db = this.#settings.redisDb;
-    // SELECT first, through node-redis's own select(): its reset() re-sends the SELECT of its
-    // handshake from the database it last saw selected, so it must see the right one.
-    if (connection.selectedDb !== db) await withTimeout(connection.client.select(db), timeoutMs);
-    connection.selectedDb = db;
-    if (connection.needsReset(db)) {
-      await withTimeout(connection.client.reset(), timeoutMs);
-    } else if (connection.watching || connection.client.isWatching) {
-      await withTimeout(connection.client.unwatch(), timeoutMs);
-    }
-    connection.clearState(db);
   }
 
   #abortHung(connection: LeasableConnection): void {
@@ -722,7 +465,7 @@ export class LeasePool {
       connection.pending,
     );
     this.#logger.warn({ err: error }, 'Leased Redis connection hung; closing it');
-    internals(connection.client)._getQueue().flushAll(error);
+    flushAll(connection.client, error);
     connection.client.destroy();
   }
 
@@ -733,19 +476,8 @@ export class LeasePool {
     this.#leased.delete(connection);
     if (stale) this.#stats.staleClosed++;
     connection.client.destroy();
-    if (keepSlot) return;
-    this.#used--;
-    this.#dispatch();
+    if (!keepSlot) this.giveSlot();
   }
-}
-
-/** Rejects with a `CommandTimeoutError`-worthy timeout if `promise` takes longer than `ms`. */
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no reply within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** Settles with `work`, or rejects with the signal's reason as soon as it aborts. */

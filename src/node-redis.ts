@@ -1,27 +1,33 @@
 /**
- * What the pool reaches inside node-redis 6 for, beyond its public API. node-redis marks these
- * internal, so each is pinned by a test (listed in docs/architecture.md), and a node-redis
- * upgrade means reviewing this file.
+ * Everything the pool reaches inside node-redis 6 for, beyond its public API, as named
+ * functions. node-redis marks these internal, so each is pinned by a test in
+ * test/node-redis.test.ts and listed in docs/architecture.md; a node-redis upgrade means
+ * reviewing this file and running those tests. No other file touches `_self`, `_getQueue()` or
+ * another internal.
  */
 import { channel } from 'node:diagnostics_channel';
 import { RESP_TYPES } from 'redis';
 import { REPLY_SHAPES, type ReplyKind, type ReplyShape } from './commands.js';
-import type { ConnectionHooks, StringClient } from './connection.js';
+import type { StringClient } from './connection.js';
 
-/** The node-redis internals the pool relies on. */
-export interface ClientInternals {
+/** A node-redis client instance, as far as the pool reaches into it. */
+interface Instance {
+  _executeCommand(command: unknown, parser: CommandParser, options: unknown, transform?: Transform): Promise<unknown>;
+  sendCommand(args: readonly unknown[], options?: unknown): Promise<unknown>;
+  _executeMulti(commands: Batch, ...rest: unknown[]): Promise<unknown>;
+  _executePipeline(commands: Batch, ...rest: unknown[]): Promise<unknown>;
+  _commandOptions?: CommandOptions;
+}
+interface Queue {
+  readonly pendingCount: number;
+  readonly decoder: Decoder;
+  flushAll(error: Error): void;
+  flushWaitingForReply(error: Error): void;
+}
+interface Internals {
   /** The client instance itself; `createClient()` hands out an object whose prototype it is. */
-  _self: Record<string, unknown> & {
-    _executeCommand(command: unknown, parser: CommandParser, options: unknown, transform?: Transform): Promise<unknown>;
-    sendCommand(args: readonly unknown[], options: unknown): Promise<unknown>;
-    _commandOptions?: CommandOptions;
-  };
-  _getQueue(): {
-    readonly pendingCount: number;
-    readonly decoder: Decoder;
-    flushAll(error: Error): void;
-    flushWaitingForReply(error: Error): void;
-  };
+  _self: Instance;
+  _getQueue(): Queue;
 }
 interface CommandParser {
   redisArgs: readonly unknown[];
@@ -29,8 +35,9 @@ interface CommandParser {
 }
 type Transform = (reply: unknown, preserve: unknown, typeMapping: unknown) => unknown;
 interface CommandOptions {
-  typeMapping?: Record<PropertyKey, unknown>;
+  typeMapping?: Mapping;
 }
+type Mapping = Record<PropertyKey, unknown>;
 /** A reply handler of node-redis's RESP decoder. */
 type Handler = (value: never) => void;
 interface Decoder {
@@ -39,10 +46,167 @@ interface Decoder {
   onErrorReply: Handler;
   onPush: Handler;
   /** The type mapping of the command the next reply belongs to (the oldest one waiting). */
-  getTypeMapping(): Record<PropertyKey, unknown>;
+  getTypeMapping(): Mapping;
 }
 
-export const internals = (client: StringClient) => client as unknown as ClientInternals;
+const internals = (client: StringClient) => client as unknown as Internals;
+const queueOf = (client: StringClient) => internals(client)._getQueue();
+
+/** Commands handed to `client` and not yet answered (queued to write, or awaiting their reply). */
+export function pendingCount(client: StringClient): number {
+  return queueOf(client).pendingCount;
+}
+
+/** Rejects every command handed to `client` and not yet answered with `error`. */
+export function flushAll(client: StringClient, error: Error): void {
+  queueOf(client).flushAll(error);
+}
+
+/** Rejects the commands written to `client`'s socket and awaiting their reply with `error`; the others stay queued. */
+export function flushWaitingForReply(client: StringClient, error: Error): void {
+  queueOf(client).flushWaitingForReply(error);
+}
+
+/** A multi or pipeline body: node-redis passes its commands as `{ args }`. */
+export type Batch = readonly { args: readonly unknown[] }[];
+/** One of the three methods every command of a client ends in; `self` is the receiver (the instance, or a view of it). */
+type Send = (self: unknown, args: readonly unknown[], options: unknown) => Promise<unknown>;
+type RunBatch = (self: unknown, commands: Batch, rest: unknown[]) => Promise<unknown>;
+
+/**
+ * A layer around the three methods every command of a client ends in: `sendCommand` (typed
+ * commands, through `_executeCommand`, and raw ones), `_executeMulti` and `_executePipeline`.
+ * Each function gets the call and `next`, the layers beneath.
+ */
+export interface CommandLayer {
+  send?(self: unknown, args: readonly unknown[], options: unknown, next: Send): Promise<unknown>;
+  multi?(self: unknown, commands: Batch, rest: unknown[], next: RunBatch): Promise<unknown>;
+  pipeline?(self: unknown, commands: Batch, rest: unknown[], next: RunBatch): Promise<unknown>;
+}
+
+/**
+ * Puts `layer` around every command path of `client`, outside the layers put there before. The
+ * order, from the outside in: the pool's refusal after close (shared connection), the shared
+ * connection's batch guard or a lease's state tracking, the reply checks (`expectReplies`).
+ */
+export function layerCommands(client: StringClient, layer: CommandLayer): void {
+  const instance = internals(client)._self;
+  const { send, multi, pipeline } = layer;
+  if (send) {
+    const inner = instance.sendCommand;
+    const next: Send = (self, args, options) => inner.call(self, args, options);
+    instance.sendCommand = function (this: unknown, args, options) {
+      return send(this, args, options, next);
+    };
+  }
+  if (multi) {
+    const inner = instance._executeMulti;
+    const next: RunBatch = (self, commands, rest) => inner.call(self, commands, ...rest);
+    instance._executeMulti = function (this: unknown, commands, ...rest) {
+      return multi(this, commands, rest, next);
+    };
+  }
+  if (pipeline) {
+    const inner = instance._executePipeline;
+    const next: RunBatch = (self, commands, rest) => inner.call(self, commands, ...rest);
+    instance._executePipeline = function (this: unknown, commands, ...rest) {
+      return pipeline(this, commands, rest, next);
+    };
+  }
+}
+
+/** Sends raw arguments on `client`, through every layer of it, as `client.sendCommand()` would. */
+export function sendOn(client: StringClient, args: readonly unknown[], options?: unknown): Promise<unknown> {
+  return internals(client)._self.sendCommand(args, options);
+}
+
+/** Runs a `multi()` body on `client`, through every layer of it. */
+export function runMultiOn(client: StringClient, commands: Batch, rest: unknown[]): Promise<unknown> {
+  return internals(client)._self._executeMulti(commands, ...rest);
+}
+
+/** Runs a pipeline body on `client`, through every layer of it. */
+export function runPipelineOn(client: StringClient, commands: Batch, rest: unknown[]): Promise<unknown> {
+  return internals(client)._self._executePipeline(commands, ...rest);
+}
+
+/**
+ * Runs `check` first whenever a command is sent through `facade`, an object whose prototype chain
+ * leads to `client`: node-redis's methods reach the connection through `this._self`, so a getter
+ * for it sees every command. `check` throws to refuse.
+ */
+export function checkEveryCommand(facade: object, client: StringClient, check: (receiver: unknown) => void): void {
+  const instance = internals(client)._self;
+  Object.defineProperty(facade, '_self', {
+    get(this: unknown) {
+      check(this);
+      return instance;
+    },
+  });
+}
+
+/**
+ * Makes `facade`'s command-option views (`withTypeMapping()`, `withAbortSignal()`, `asap()`,
+ * `withCommandOptions()`) derive from the object they are called on rather than from the client
+ * instance (node-redis's `_commandOptionsProxy` does the latter), so a view kept for later
+ * follows the facade to a replacement connection.
+ */
+export function deriveViewsFrom(facade: Record<string, unknown>): void {
+  const derive = (from: { _commandOptions?: object }, options: object) => {
+    const view = Object.create(from);
+    view._commandOptions = { ...from._commandOptions, ...options };
+    return view;
+  };
+  facade.withCommandOptions = function (this: object, options: object) {
+    return derive(this, options);
+  };
+  facade._commandOptionsProxy = function (this: object, key: string, value: unknown) {
+    return derive(this, { [key]: value });
+  };
+}
+
+/** node-redis publishes every typed command's reply here when someone listens (tracing, OTel). */
+const commandReplies = channel('node-redis:command:reply');
+
+/**
+ * node-redis 6 runs every typed command through an async `_executeCommand` that awaits the
+ * reply, publishes it to a diagnostics channel, then transforms it. When none of its extras is
+ * in use (no HIMPORT session command, no client-side cache, which the pool never enables, and
+ * no subscriber to the reply channel), this does the same work with a single `then`: 14–45 %
+ * more throughput at 50–1000 commands in flight in runs of bench/run.ts. Otherwise
+ * node-redis's own method runs. `intercept` may answer a command instead of sending it.
+ */
+export function installFastPath(
+  client: StringClient,
+  intercept: ((args: readonly unknown[], options: unknown) => Promise<unknown> | undefined) | undefined,
+): void {
+  const instance = internals(client)._self;
+  const original = instance._executeCommand;
+  instance._executeCommand = function (this: Instance, command, parser, options, transform) {
+    let reply = intercept?.(parser.redisArgs, options);
+    if (reply === undefined) {
+      if (commandReplies.hasSubscribers || parser.redisArgs[0] === 'HIMPORT') {
+        return original.call(this, command, parser, options, transform);
+      }
+      reply = this.sendCommand(parser.redisArgs, options);
+    }
+    if (!transform) return reply;
+    const typeMapping = (options as CommandOptions | undefined)?.typeMapping;
+    return reply.then((value) => transform(value, parser.preserve, typeMapping));
+  };
+}
+
+/**
+ * Makes node-redis reject the commands outstanding on a lost connection with `toError(its
+ * error)` instead of the socket's own error (the queue's two flush methods).
+ */
+export function typeLostCommands(client: StringClient, toError: (error: Error) => Error): void {
+  const queue = queueOf(client);
+  for (const method of ['flushAll', 'flushWaitingForReply'] as const) {
+    const flush = queue[method].bind(queue);
+    queue[method] = (error) => flush(toError(error));
+  }
+}
 
 /** What the pool learns about a connection from its reply decoder. */
 export interface DecoderTap {
@@ -81,7 +245,7 @@ export function decoderTap(client: StringClient): DecoderTap {
  * are accessor properties, so what it installs later is routed the same way.
  */
 export function tapDecoder(client: StringClient, hooks: DecoderHooks): void {
-  const decoder = internals(client)._getQueue().decoder;
+  const decoder = queueOf(client).decoder;
   const tap = { replies: 0 };
   const write = decoder.write.bind(decoder);
   decoder.write = (chunk) => {
@@ -151,8 +315,8 @@ const NAMES: Record<ReplyKind | 'boolean', string> = {
  * are), and its representation gives it away. The mapping is a plain object of data properties:
  * node-redis's decoder looks it up for every value, and accessors there cost a fifth of its speed.
  */
-function checkingMapping(base: Record<PropertyKey, unknown> | undefined, command: string, shape: ReplyShape): object {
-  const mapping: Record<PropertyKey, unknown> = { ...base };
+function checkingMapping(base: Mapping | undefined, command: string, shape: ReplyShape): object {
+  const mapping: Mapping = { ...base };
   const representation = (type: number): Representation => (mapping[type] === Buffer ? 'buffer' : 'string');
   const numbersAsStrings = mapping[RESP_TYPES.NUMBER] === String;
   const taken = new Map<Representation, ReplyKind>();
@@ -198,7 +362,6 @@ interface Check {
   base: Mapping | undefined;
   checked: object | undefined;
 }
-type Mapping = Record<PropertyKey, unknown>;
 const newChecks = () =>
   new Map<unknown, Check>(
     [...REPLY_SHAPES].map(([command, shape]) => [
@@ -224,67 +387,53 @@ function mappingFor(base: Mapping | undefined, { command, shape }: Check): objec
 /**
  * Gives every command of `REPLY_SHAPES` sent on `client` the checking type mapping of its reply
  * shape, so that a reply it cannot take ends the connection (through `tapDecoder`) instead of
- * reaching the caller. Every command path of node-redis's client but batches ends in the
- * instance's `sendCommand`. Inside a transaction every reply is `QUEUED`, so nothing is checked.
+ * reaching the caller. Batches are not checked, nor is anything sent between MULTI and EXEC,
+ * where every reply is `QUEUED`.
  */
 export function expectReplies(client: StringClient): void {
-  const instance = internals(client)._self;
-  const send = instance.sendCommand;
   const checks = newChecks();
   let inTransaction = false;
-  instance.sendCommand = function (this: ClientInternals['_self'], args, options) {
-    const check = checks.get(args[0]);
-    if (check === undefined) return send.call(this, args, options);
-    const { transaction } = check.shape;
-    if (transaction !== undefined) inTransaction = transaction === 'opens';
-    if (transaction !== undefined || inTransaction) return send.call(this, args, options);
-    const given = options as CommandOptions | undefined;
-    const base = given?.typeMapping ?? this._commandOptions?.typeMapping;
-    if (check.checked === undefined || check.options !== options || check.base !== base) {
-      check.options = options;
-      check.base = base;
-      check.checked = { ...given, typeMapping: mappingFor(base, check) };
-    }
-    return send.call(this, args, check.checked);
-  };
-}
-
-/**
- * Makes node-redis reject the commands outstanding on a lost connection with `toError(its
- * error)` instead of the socket's own error (the queue's two flush methods).
- */
-export function typeLostCommands(client: StringClient, toError: (error: Error) => Error): void {
-  const queue = internals(client)._getQueue();
-  for (const method of ['flushAll', 'flushWaitingForReply'] as const) {
-    const flush = queue[method].bind(queue);
-    queue[method] = (error) => flush(toError(error));
-  }
-}
-
-/** node-redis publishes every typed command's reply here when someone listens (tracing, OTel). */
-const commandReplies = channel('node-redis:command:reply');
-
-/**
- * node-redis 6 runs every typed command through an async `_executeCommand` that awaits the
- * reply, publishes it to a diagnostics channel, then transforms it. When none of its extras is
- * in use (no HIMPORT session command, no client-side cache, which the pool never enables, and
- * no subscriber to the reply channel), this does the same work with a single `then`: 14–45 %
- * more throughput at 50–1000 commands in flight in runs of bench/run.ts. Otherwise
- * node-redis's own method runs.
- */
-export function installFastPath(client: StringClient, intercept: ConnectionHooks['intercept']): void {
-  const instance = internals(client)._self;
-  const original = instance._executeCommand;
-  instance._executeCommand = function (this: ClientInternals['_self'], command, parser, options, transform) {
-    let reply = intercept?.(parser.redisArgs, options);
-    if (reply === undefined) {
-      if (commandReplies.hasSubscribers || parser.redisArgs[0] === 'HIMPORT') {
-        return original.call(this, command, parser, options, transform);
+  layerCommands(client, {
+    send(self, args, options, next) {
+      const check = checks.get(args[0]);
+      if (check === undefined) return next(self, args, options);
+      const { transaction } = check.shape;
+      if (transaction !== undefined) inTransaction = transaction === 'opens';
+      if (transaction !== undefined || inTransaction) return next(self, args, options);
+      const given = options as CommandOptions | undefined;
+      const base = given?.typeMapping ?? (self as Instance)._commandOptions?.typeMapping;
+      if (check.checked === undefined || check.options !== options || check.base !== base) {
+        check.options = options;
+        check.base = base;
+        check.checked = { ...given, typeMapping: mappingFor(base, check) };
       }
-      reply = this.sendCommand(parser.redisArgs, options);
-    }
-    if (!transform) return reply;
-    const typeMapping = (options as { typeMapping?: unknown } | undefined)?.typeMapping;
-    return reply.then((value) => transform(value, parser.preserve, typeMapping));
+      return next(self, args, check.checked);
+    },
+  });
+}
+
+/** The cluster client's command runner, as node-redis's `RedisCluster` calls it. */
+export type ClusterExecute = (
+  run: (client: unknown, options: unknown) => Promise<unknown>,
+  parser: { redisArgs: readonly unknown[]; firstKey: unknown },
+  options: unknown,
+  next: () => Promise<unknown>,
+) => Promise<unknown>;
+
+/**
+ * Every command, `sendCommand()` and transaction of node-redis's cluster client runs through the
+ * instance's `_execute(parser, isReadonly, options, run, …)`; `execute` is put around it.
+ */
+export function layerClusterCommands(cluster: object, execute: ClusterExecute): void {
+  const instance = (cluster as { _self: { _execute: (...args: unknown[]) => Promise<unknown> } })._self;
+  const inner = instance._execute;
+  instance._execute = (...args: unknown[]) => {
+    const [parser, , options, run] = args as [
+      Parameters<ClusterExecute>[1],
+      unknown,
+      unknown,
+      Parameters<ClusterExecute>[0],
+    ];
+    return execute(run, parser, options, () => inner.apply(instance, args));
   };
 }

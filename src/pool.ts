@@ -1,22 +1,15 @@
 import { EventEmitter } from 'node:events';
-import { ClusterConnection, type ClusterNodeStats } from './cluster.js';
+import { ClusterTopology } from './cluster.js';
 import type { ConnectionEventName, ConnectionRole, RedisPoolClient, StringClient } from './connection.js';
 import { type AcquireTimeoutError, PoolClosedError, SettingsConflictError } from './errors.js';
 import { TICKS_PER_TIMEOUT } from './health.js';
-import {
-  EMPTY_LEASE_STATS,
-  type LeakReport,
-  type Lease,
-  type LeaseEvents,
-  type LeaseOptions,
-  LeasePool,
-  type LeaseStats,
-} from './leases.js';
+import { EMPTY_LEASE_STATS, type LeakReport, type Lease, type LeaseOptions } from './leases.js';
 import { createLogger, type Logger } from './logger.js';
-import { SentinelWatch, Target } from './sentinel.js';
-import { CommonAppSettings, type NodeAddress, type SettingsInput } from './settings.js';
-import { SharedConnection, type SharedState } from './shared-connection.js';
+import { SentinelTopology } from './sentinel.js';
+import { CommonAppSettings, type SettingsInput } from './settings.js';
+import { StandaloneTopology } from './standalone.js';
 import { Subscriber } from './subscriber.js';
+import type { Topology, TopologyContext, TopologyStats } from './topology.js';
 
 /** Options of a `RedisPool` that are not settings. */
 export interface RedisPoolOptions {
@@ -38,24 +31,10 @@ export interface CloseOptions {
 }
 
 /** A snapshot of the pool, modelled on go-redis's `PoolStats`. */
-export interface PoolStats extends LeaseStats {
-  /** Sockets held (shared, subscriber, leased, idle and opening), at most `max`. */
-  total: number;
-  /** `REDIS_MAX_CONNECTIONS`. */
-  max: number;
+export interface PoolStats extends TopologyStats {
   /** Times a connection that had been up was up again: node-redis reconnects and replacements. */
   reconnects: number;
-  /**
-   * The shared connection: its state, the commands sent and not yet answered, and those held
-   * while it is down (`REDIS_OFFLINE_QUEUE`).
-   */
-  shared: { state: SharedState; inFlight: number; held: number };
   subscriber: { open: boolean; channels: number; patterns: number };
-  /**
-   * Cluster mode only: each primary's figures, keyed by `host:port` (`max` and the leasable
-   * connections are per node there). The top-level figures are their sums.
-   */
-  nodes?: Record<string, ClusterNodeStats>;
 }
 
 /** Which connection an event is about. */
@@ -84,52 +63,29 @@ export interface PoolEvents {
 /** The client a `withConnection()` callback receives: exclusive to it until it returns. */
 export type LeasedClient<D extends boolean = true> = RedisPoolClient<D>;
 
-/** Everything an open pool holds. */
+/**
+ * Everything an open pool holds: the topology the settings choose, and what every topology shares
+ * (the pool's events, the one ticker, the subscriber).
+ */
 class OpenPool {
   readonly settings: CommonAppSettings;
   readonly logger: Logger;
-  readonly leases: LeasePool;
+  readonly #topology: Topology;
   readonly #events: EventEmitter<PoolEvents>;
   readonly #ticker: NodeJS.Timeout;
-  readonly #target: Target;
-  #sentinel: SentinelWatch | undefined;
-  /** Asks the sentinels again if a failover that began has not ended within `REDIS_OFFLINE_QUEUE_TIMEOUT`. */
-  #failoverDeadline: NodeJS.Timeout | undefined;
-  #cluster: ClusterConnection | undefined;
-  readonly #leaseEvents: LeaseEvents;
-  #shared!: SharedConnection;
   #subscriber: Subscriber | undefined;
   /** Readies seen per role; each after the first is a reconnect. */
-  #readies = new Map<ConnectionRole, number>();
+  readonly #readies = new Map<ConnectionRole, number>();
 
+  /** Opens the topology the settings choose; on failure nothing is left open. */
   static async open(settings: CommonAppSettings, logger: Logger, events: EventEmitter<PoolEvents>): Promise<OpenPool> {
     const pool = new OpenPool(settings, logger, events);
     try {
-      if (settings.redisClusterNodes) {
-        pool.#cluster = await ClusterConnection.open(settings, logger, pool.#leaseEvents);
-        return pool;
-      }
-      if (settings.redisSentinels) {
-        const { watch, primary } = await SentinelWatch.open(settings, logger, {
-          onFailoverStart: () => pool.#failoverStarted(),
-          onSwitch: (address) => pool.#failedOver(address),
-          onFailoverAbort: () => pool.#resumeHeld(),
-        });
-        pool.#sentinel = watch;
-        pool.#target.moveTo(primary);
-      }
-      pool.#shared = await SharedConnection.open(settings, logger, {
-        target: pool.#target,
-        onLease: (use) => pool.lease(use),
-        onReadonly: () => pool.leases.discardIdle(),
-        onConnectOutcome: (error) => (error ? pool.leases.connectFailed(error) : pool.leases.connectSucceeded()),
-        onEvent: pool.#reporter('shared'),
-      });
+      await pool.#topology.open();
     } catch (error) {
       pool.destroy();
       throw error;
     }
-    pool.leases.prewarm();
     return pool;
   }
 
@@ -137,32 +93,39 @@ class OpenPool {
     this.settings = settings;
     this.logger = logger;
     this.#events = events;
-    this.#target = new Target(settings);
-    this.#leaseEvents = {
-      onEvent: this.#reporter('lease'),
-      onAcquireTimeout: (error) => events.emit('acquire-timeout', error),
-      onLeak: (report) => {
-        logger.warn(
-          { heldMs: Math.round(report.heldMs), stack: report.stack },
-          'Redis lease held past REDIS_LEAK_DETECTION_THRESHOLD',
-        );
-        events.emit('leak', report);
+    const context: TopologyContext = {
+      settings,
+      logger,
+      report: (role) => this.#reporter(role),
+      leaseEvents: {
+        onEvent: this.#reporter('lease'),
+        onAcquireTimeout: (error) => events.emit('acquire-timeout', error),
+        onLeak: (report) => {
+          logger.warn(
+            { heldMs: Math.round(report.heldMs), stack: report.stack },
+            'Redis lease held past REDIS_LEAK_DETECTION_THRESHOLD',
+          );
+          events.emit('leak', report);
+        },
       },
+      onMoved: () => this.#subscriber?.moveOn(),
     };
-    this.leases = new LeasePool(settings, logger, this.#leaseEvents, this.#target);
-    // The shared connection holds one of the REDIS_MAX_CONNECTIONS slots for as long as the pool is open.
-    this.leases.takeSlot();
+    this.#topology = settings.redisClusterNodes
+      ? new ClusterTopology(context)
+      : settings.redisSentinels
+        ? new SentinelTopology(context)
+        : new StandaloneTopology(context);
     const tickMs = (settings.redisSocketTimeout * 1000) / TICKS_PER_TIMEOUT;
     this.#ticker = setInterval(() => this.#tick(), tickMs).unref();
   }
 
   get client(): StringClient {
-    return this.#cluster?.client ?? this.#shared.client;
+    return this.#topology.client;
   }
 
   /** Runs `use` with a leased connection, and always gives the connection back. */
   lease<T>(use: (lease: Lease) => Promise<T> | T, options: LeaseOptions = {}): Promise<T> {
-    return this.#cluster ? this.#cluster.lease(use, options) : this.leases.run(use, options);
+    return this.#topology.lease(use, options);
   }
 
   subscriber(): Subscriber {
@@ -170,8 +133,8 @@ class OpenPool {
     this.#subscriber ??= new Subscriber(
       this.settings,
       this.logger,
-      { reserve: () => this.leases.reserveSlot(), give: () => this.leases.giveSlot() },
-      this.#cluster?.anyPrimary() ?? this.#target,
+      { reserve: () => this.#topology.reserveSlot(), give: () => this.#topology.giveSlot() },
+      this.#topology.subscriberTarget,
       this.#reporter('subscriber'),
     );
     return this.#subscriber;
@@ -179,103 +142,36 @@ class OpenPool {
 
   stats(): PoolStats {
     const subscriber = this.#subscriber;
-    const subscriberStats = {
-      open: subscriber?.isReady ?? false,
-      channels: subscriber?.channels.length ?? 0,
-      patterns: subscriber?.patterns.length ?? 0,
-    };
-    if (this.#cluster) return clusterStats(this.#cluster.nodes(), this.settings.redisMaxConnections, subscriberStats);
-    const leases = this.leases.stats();
     let reconnects = 0;
     for (const count of this.#readies.values()) reconnects += Math.max(0, count - 1);
     return {
-      ...leases,
-      total: this.leases.used,
-      max: this.settings.redisMaxConnections,
+      ...this.#topology.stats(),
       reconnects,
-      shared: { state: this.#shared.state, inFlight: this.#shared.inFlight, held: this.#shared.held },
-      subscriber: subscriberStats,
+      subscriber: {
+        open: subscriber?.isReady ?? false,
+        channels: subscriber?.channels.length ?? 0,
+        patterns: subscriber?.patterns.length ?? 0,
+      },
     };
   }
 
   async close(timeoutMs: number | undefined): Promise<void> {
     try {
-      this.#sentinel?.close();
       this.#subscriber?.close();
-      // Called at once, so that new commands are refused from the moment close() is called.
-      await Promise.all(
-        this.#cluster
-          ? [this.#cluster.close(timeoutMs)]
-          : [this.#shared.close(timeoutMs), this.leases.close(timeoutMs)],
-      );
+      await this.#topology.close(timeoutMs);
     } finally {
       clearInterval(this.#ticker);
-      clearTimeout(this.#failoverDeadline);
     }
   }
 
   destroy(): void {
     clearInterval(this.#ticker);
-    clearTimeout(this.#failoverDeadline);
-    this.#cluster?.destroy();
-    this.#sentinel?.close();
     this.#subscriber?.close();
-    this.#shared?.destroy();
-    this.leases.destroy();
-  }
-
-  /**
-   * The sentinels are promoting a replica: writes the primary acknowledges from now on would be
-   * lost, so the shared connection stops sending (commands wait as while it is down), idle
-   * leases are closed and no lease is lent, until the new primary is named or the failover is
-   * given up.
-   */
-  #failoverStarted(): void {
-    this.logger.warn({ url: this.settings.redisUrl }, 'A Redis failover has begun; holding commands until it ends');
-    this.#shared?.park();
-    this.leases.hold();
-    this.leases.discardIdle();
-    clearTimeout(this.#failoverDeadline);
-    this.#failoverDeadline = setTimeout(
-      () => this.#sentinel?.recheck(),
-      this.settings.redisOfflineQueueTimeout * 1000,
-    ).unref();
-  }
-
-  /** The failover was given up, or the primary is the same: what was held goes on to it. */
-  #resumeHeld(): void {
-    clearTimeout(this.#failoverDeadline);
-    this.#shared?.resume();
-    this.leases.resume();
-  }
-
-  /**
-   * The sentinels announced a new primary: every connection moves there. The shared one and the
-   * subscriber at once (outstanding commands on the old one still get their replies); idle leases
-   * are closed, and leased ones when they come back.
-   */
-  #failedOver(primary: NodeAddress): void {
-    // Still the same primary (a reconnect to the sentinels): only what was held moves on.
-    if (this.#target.is(primary)) {
-      this.#resumeHeld();
-      return;
-    }
-    clearTimeout(this.#failoverDeadline);
-    this.logger.warn(
-      { from: `${this.#target.host}:${this.#target.port}`, to: `${primary.host}:${primary.port}` },
-      'The sentinels name a new Redis primary; moving every connection to it',
-    );
-    this.#target.moveTo(primary);
-    this.#shared?.moveOn();
-    this.leases.discardIdle();
-    this.leases.resume();
-    this.#subscriber?.moveOn();
+    this.#topology.destroy();
   }
 
   #tick(): void {
-    this.#cluster?.tick();
-    this.#shared?.tick();
-    this.leases.tick();
+    this.#topology.tick();
     this.#subscriber?.tick();
   }
 
@@ -292,29 +188,6 @@ class OpenPool {
       }
     };
   }
-}
-
-/** The pool's figures in cluster mode: the per-primary ones, and their sums. */
-function clusterStats(
-  nodes: Record<string, ClusterNodeStats>,
-  max: number,
-  subscriber: PoolStats['subscriber'],
-): PoolStats {
-  const all = Object.values(nodes);
-  const sum = (pick: (node: ClusterNodeStats) => number) => all.reduce((total, node) => total + pick(node), 0);
-  const leases = Object.fromEntries(
-    Object.keys(EMPTY_LEASE_STATS).map((key) => [key, sum((node) => node[key as keyof LeaseStats])]),
-  ) as unknown as LeaseStats;
-  const ready = all.every((node) => node.shared.state === 'ready');
-  return {
-    ...leases,
-    total: sum((node) => node.total + 1),
-    max,
-    reconnects: 0,
-    shared: { state: ready ? 'ready' : 'reconnecting', inFlight: sum((node) => node.shared.inFlight), held: 0 },
-    subscriber,
-    nodes,
-  };
 }
 
 /**

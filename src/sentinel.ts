@@ -1,36 +1,11 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import { backoffDelay, connectWithin, createProtectedClient, credentials, type StringClient } from './connection.js';
+import { retryWithBackoff } from './backoff.js';
+import { connectWithin, createProtectedClient, credentials, type StringClient } from './connection.js';
+import { beforeDeadline } from './deadline.js';
 import { ConnectError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { CommonAppSettings, NodeAddress } from './settings.js';
-
-/**
- * Where the pool's connections go: the configured address, or, in sentinel mode, the primary the
- * sentinels name, which moves with each failover. Connections read it when they are made.
- */
-export class Target {
-  host: string | undefined;
-  port: number | undefined;
-
-  constructor(settings: CommonAppSettings, address?: NodeAddress) {
-    this.host = address?.host ?? settings.redisHost;
-    this.port = address?.port ?? settings.redisPort;
-  }
-
-  moveTo(address: NodeAddress): void {
-    this.host = address.host;
-    this.port = address.port;
-  }
-
-  is(address: NodeAddress): boolean {
-    return this.host === address.host && this.port === address.port;
-  }
-
-  /** Where the next connection goes; `undefined` leaves it to the settings (a unix socket). */
-  address(): NodeAddress | undefined {
-    return this.host === undefined || this.port === undefined ? undefined : { host: this.host, port: this.port };
-  }
-}
+import { StandaloneTopology } from './standalone.js';
+import type { TopologyContext } from './topology.js';
 
 /** What the sentinels tell the pool. */
 export interface SentinelEvents {
@@ -58,38 +33,31 @@ export class SentinelWatch {
   #closed = false;
   #next = 0;
   /** PINGs the sentinel connection every `REDIS_HEALTH_CHECK_INTERVAL`; one that does not answer is replaced. */
-  readonly #checker: NodeJS.Timeout | undefined;
+  #checker: NodeJS.Timeout | undefined;
+
+  constructor(settings: CommonAppSettings, logger: Logger, events: SentinelEvents) {
+    this.#settings = settings;
+    this.#logger = logger;
+    this.#events = events;
+  }
 
   /**
    * Finds the primary and starts listening. Rejects with a `ConnectError` naming every sentinel's
    * failure when none of them can say.
    */
-  static async open(
-    settings: CommonAppSettings,
-    logger: Logger,
-    events: SentinelEvents,
-  ): Promise<{ watch: SentinelWatch; primary: NodeAddress }> {
-    const watch = new SentinelWatch(settings, logger, events);
-    const primary = await watch.#listen();
-    return { watch, primary };
-  }
-
-  private constructor(settings: CommonAppSettings, logger: Logger, events: SentinelEvents) {
-    this.#settings = settings;
-    this.#logger = logger;
-    this.#events = events;
-    const intervalMs = settings.redisHealthCheckInterval * 1000;
+  async start(): Promise<NodeAddress> {
+    const primary = await this.#listen();
+    const intervalMs = this.#settings.redisHealthCheckInterval * 1000;
     if (intervalMs > 0) this.#checker = setInterval(() => this.#check(), intervalMs).unref();
+    return primary;
   }
 
   #check(): void {
     const client = this.#client;
     if (!client) return;
-    const timeout = setTimeout(() => client.destroy(), this.#settings.redisSocketTimeout * 1000).unref();
-    client
-      .ping()
-      .catch(() => client.destroy())
-      .finally(() => clearTimeout(timeout));
+    beforeDeadline(client.ping(), this.#settings.redisSocketTimeout * 1000, () => {
+      throw new Error('the sentinel did not answer PING');
+    }).catch(() => client.destroy());
   }
 
   close(): void {
@@ -216,16 +184,96 @@ export class SentinelWatch {
   /** The sentinel connection was lost: listen on another, and catch up on a switch missed meanwhile. */
   async #relisten(): Promise<void> {
     this.#client = undefined;
-    for (let attempt = 0; !this.#closed; attempt++) {
-      try {
-        const primary = await this.#listen();
-        if (this.#closed) return this.close();
-        this.#events.onSwitch(primary);
-        return;
-      } catch (error) {
-        this.#logger.warn({ err: error }, 'No sentinel reachable; trying again');
-        await sleep(backoffDelay(attempt, this.#settings));
-      }
+    const primary = await retryWithBackoff(
+      () => this.#listen(),
+      this.#settings,
+      () => this.#closed,
+      (error) => this.#logger.warn({ err: error }, 'No sentinel reachable; trying again'),
+    );
+    if (this.#closed) return this.close();
+    if (primary) this.#events.onSwitch(primary);
+  }
+}
+
+/**
+ * Sentinel mode: a standalone topology pointed at the primary the sentinels name, which follows
+ * their failovers. From the start of a failover (the sentinels send the chosen replica
+ * `REPLICAOF NO ONE`) to the promotion, writes the old primary acknowledges would be lost when it
+ * becomes a replica, so the shared connection stops sending (commands wait as while it is down),
+ * idle leases are closed and no lease is lent; then every connection moves to the new primary.
+ */
+export class SentinelTopology extends StandaloneTopology {
+  readonly #watch: SentinelWatch;
+  /** Asks the sentinels again if a failover that began has not ended within `REDIS_OFFLINE_QUEUE_TIMEOUT`. */
+  #failoverDeadline: NodeJS.Timeout | undefined;
+
+  constructor(context: TopologyContext) {
+    super(context);
+    this.#watch = new SentinelWatch(context.settings, context.logger, {
+      onFailoverStart: () => this.#failoverStarted(),
+      onSwitch: (address) => this.#failedOver(address),
+      onFailoverAbort: () => this.#resumeHeld(),
+    });
+  }
+
+  override async open(): Promise<void> {
+    this.target.moveTo(await this.#watch.start());
+    await super.open();
+  }
+
+  override async close(timeoutMs: number | undefined): Promise<void> {
+    this.#stopWatching();
+    await super.close(timeoutMs);
+  }
+
+  override destroy(): void {
+    this.#stopWatching();
+    super.destroy();
+  }
+
+  #stopWatching(): void {
+    this.#watch.close();
+    clearTimeout(this.#failoverDeadline);
+  }
+
+  /** The sentinels are promoting a replica: hold everything until the new primary is named or the failover is given up. */
+  #failoverStarted(): void {
+    const { logger, settings } = this.context;
+    logger.warn({ url: settings.redisUrl }, 'A Redis failover has begun; holding commands until it ends');
+    this.shared.park();
+    this.leases.hold();
+    this.leases.discardIdle();
+    clearTimeout(this.#failoverDeadline);
+    this.#failoverDeadline = setTimeout(() => this.#watch.recheck(), settings.redisOfflineQueueTimeout * 1000).unref();
+  }
+
+  /** The failover was given up, or the primary is the same: what was held goes on to it. */
+  #resumeHeld(): void {
+    clearTimeout(this.#failoverDeadline);
+    this.shared.resume();
+    this.leases.resume();
+  }
+
+  /**
+   * The sentinels announced a new primary: every connection moves there. The shared one and the
+   * subscriber at once (outstanding commands on the old one still get their replies); idle leases
+   * are closed, and leased ones when they come back.
+   */
+  #failedOver(primary: NodeAddress): void {
+    // Still the same primary (a reconnect to the sentinels): only what was held moves on.
+    if (this.target.is(primary)) {
+      this.#resumeHeld();
+      return;
     }
+    clearTimeout(this.#failoverDeadline);
+    this.context.logger.warn(
+      { from: `${this.target.host}:${this.target.port}`, to: `${primary.host}:${primary.port}` },
+      'The sentinels name a new Redis primary; moving every connection to it',
+    );
+    this.target.moveTo(primary);
+    this.shared.moveOn();
+    this.leases.discardIdle();
+    this.leases.resume();
+    this.context.onMoved();
   }
 }

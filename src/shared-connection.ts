@@ -1,4 +1,4 @@
-import { blockingTimeoutMs, NEEDS_A_LOOK, STATE_COMMANDS, stateCommand } from './commands.js';
+import { blockingTimeoutMs, NEEDS_A_LOOK, STATE_COMMANDS, STATE_METHODS, stateCommand } from './commands.js';
 import {
   type ConnectionHooks,
   connectWithin,
@@ -8,40 +8,25 @@ import {
   type StringClient,
   toConnectError,
 } from './connection.js';
+import { beforeDeadline } from './deadline.js';
 import { ClientUsageError, CommandTimeoutError, PoolClosedError, RedisAuthError } from './errors.js';
 import { ReplyMonitor } from './health.js';
 import type { Lease } from './leases.js';
 import type { Logger } from './logger.js';
-import { internals } from './node-redis.js';
+import {
+  type Batch,
+  decoderTap,
+  deriveViewsFrom,
+  flushAll,
+  layerCommands,
+  pendingCount,
+  runMultiOn,
+  runPipelineOn,
+  sendOn,
+} from './node-redis.js';
 import { OfflineQueue } from './offline-queue.js';
-import type { Target } from './sentinel.js';
 import type { CommonAppSettings } from './settings.js';
-
-/** Typed methods that change the connection's state without going through `_executeCommand`. */
-const STATE_METHODS: Record<string, string> = {
-  WATCH: 'WATCH',
-  watch: 'WATCH',
-  UNWATCH: 'UNWATCH',
-  unwatch: 'UNWATCH',
-  SELECT: 'SELECT',
-  select: 'SELECT',
-  MONITOR: 'MONITOR',
-  monitor: 'MONITOR',
-  RESET: 'RESET',
-  reset: 'RESET',
-  SUBSCRIBE: 'SUBSCRIBE',
-  subscribe: 'SUBSCRIBE',
-  PSUBSCRIBE: 'PSUBSCRIBE',
-  pSubscribe: 'PSUBSCRIBE',
-  SSUBSCRIBE: 'SSUBSCRIBE',
-  sSubscribe: 'SSUBSCRIBE',
-  UNSUBSCRIBE: 'UNSUBSCRIBE',
-  unsubscribe: 'UNSUBSCRIBE',
-  PUNSUBSCRIBE: 'PUNSUBSCRIBE',
-  pUnsubscribe: 'PUNSUBSCRIBE',
-  SUNSUBSCRIBE: 'SUNSUBSCRIBE',
-  sUnsubscribe: 'SUNSUBSCRIBE',
-};
+import type { Target } from './target.js';
 
 /** Runs `use` with a leased connection: how the shared client sends blocking commands. */
 export type OnLease = (use: (lease: Lease) => Promise<unknown>) => Promise<unknown>;
@@ -57,9 +42,6 @@ const refusal = (command: string) =>
 
 /** Sends raw arguments the way the shared client does: refused, routed to a lease, held, or sent. */
 type Route = (args: readonly unknown[], options?: unknown) => Promise<unknown>;
-
-/** A multi/pipeline body: node-redis passes its commands as `{ args }`. */
-type Batch = readonly { args: readonly unknown[] }[];
 
 /**
  * The object callers hold: its prototype is the current node-redis client, so every command is
@@ -79,17 +61,7 @@ function createFacade(client: StringClient, route: Route): StringClient {
     facade[method] = () => Promise.reject(refusal(command));
   }
   facade.sendCommand = route;
-  const derive = (from: { _commandOptions?: object }, options: object) => {
-    const view = Object.create(from);
-    view._commandOptions = { ...from._commandOptions, ...options };
-    return view;
-  };
-  facade.withCommandOptions = function (this: object, options: object) {
-    return derive(this, options);
-  };
-  facade._commandOptionsProxy = function (this: object, key: string, value: unknown) {
-    return derive(this, { [key]: value });
-  };
+  deriveViewsFrom(facade);
   return facade;
 }
 
@@ -122,18 +94,8 @@ export class SharedConnection {
   #closing: Promise<void> | undefined;
   #closed = false;
 
-  /** Connects, sends PING, and returns the connection. Rejects with a typed `ConnectError`. */
-  static async open(
-    settings: CommonAppSettings,
-    logger: Logger,
-    owner: SharedConnectionOwner,
-  ): Promise<SharedConnection> {
-    const connection = new SharedConnection(settings, logger, owner);
-    await connectWithin(connection.#client, settings);
-    return connection;
-  }
-
-  private constructor(settings: CommonAppSettings, logger: Logger, owner: SharedConnectionOwner) {
+  /** A shared connection, not yet connected: `connect()` opens it. */
+  constructor(settings: CommonAppSettings, logger: Logger, owner: SharedConnectionOwner) {
     this.#settings = settings;
     this.#logger = logger;
     this.#owner = owner;
@@ -151,8 +113,22 @@ export class SharedConnection {
         return NEEDS_A_LOOK.has(args[0]) ? this.#special(args, options) : undefined;
       },
     };
+    // Until connect(), a client that is never connected stands behind the facade, as in park().
     this.#client = this.#create('after-ready');
     this.#facade = createFacade(this.#client, (args, options) => this.#route(args, options));
+  }
+
+  /**
+   * Connects and sends PING. Rejects with a typed `ConnectError`, leaving nothing open. The client
+   * is made now, since a connection reads its address when it is made, and in sentinel mode the
+   * primary is known only once the sentinels have named it.
+   */
+  connect(): Promise<void> {
+    const placeholder = this.#client;
+    this.#client = this.#create('after-ready');
+    Object.setPrototypeOf(this.#facade, this.#client);
+    placeholder.destroy();
+    return connectWithin(this.#client, this.#settings);
   }
 
   /** The typed node-redis client callers use. */
@@ -162,7 +138,7 @@ export class SharedConnection {
 
   /** Commands queued or awaiting a reply on the shared connection. */
   get inFlight(): number {
-    return internals(this.#client)._getQueue().pendingCount;
+    return pendingCount(this.#client);
   }
 
   /** Commands waiting for the connection to come back (`REDIS_OFFLINE_QUEUE`). */
@@ -206,7 +182,7 @@ export class SharedConnection {
     this.#refuseCommands();
     const error = new PoolClosedError('The Redis pool was destroyed');
     this.#offline.failAll(error);
-    internals(this.#client)._getQueue().flushAll(error);
+    flushAll(this.#client, error);
     this.#client.destroy();
   }
 
@@ -219,11 +195,9 @@ export class SharedConnection {
         if (client === this.#client) this.#reconnectAfterReadonly();
       },
     });
-    this.#monitor.attach(client);
+    this.#monitor.attach(decoderTap(client));
     guardBatches(client, this.#owner.onLease, (retry) =>
-      this.#client.isReady
-        ? undefined
-        : this.#hold(() => retry(internals(this.#client)._self as unknown as BatchRunners)),
+      this.#client.isReady ? undefined : this.#hold(() => retry(this.#client)),
     );
     return client;
   }
@@ -231,7 +205,7 @@ export class SharedConnection {
   /** Sends raw arguments: refused or routed when they must be, held while the connection is down. */
   #route(args: readonly unknown[], options?: unknown): Promise<unknown> {
     if (!this.#client.isReady) return this.#hold(() => this.#route(args, options));
-    return this.#special(args, options) ?? internals(this.#client)._self.sendCommand(args, options);
+    return this.#special(args, options) ?? sendOn(this.#client, args, options);
   }
 
   /** A refusal for a state command, a lease for a blocking one, `undefined` for the rest. */
@@ -267,33 +241,20 @@ export class SharedConnection {
   async #drain(timeoutMs: number | undefined): Promise<void> {
     this.#refuseCommands();
     this.#offline.failAll(new PoolClosedError('The Redis pool was closed while the command waited for a connection'));
-    let timer: NodeJS.Timeout | undefined;
     try {
       // A client whose socket is already shut has nothing to drain, and its close() would throw.
-      if (!this.#client.isOpen) return;
-      const drained = this.#client.close();
-      const timedOut = new Promise<void>((resolve) => {
-        if (timeoutMs !== undefined) timer = setTimeout(resolve, timeoutMs);
-      });
-      await Promise.race([drained, timedOut]);
+      if (this.#client.isOpen) await beforeDeadline(this.#client.close(), timeoutMs, () => undefined);
     } finally {
-      clearTimeout(timer);
       // Ends a drain that ran out of time: destroy() rejects whatever is still outstanding.
       this.destroy();
       this.#logger.info({ url: this.#settings.redisUrl }, 'Redis pool closed');
     }
   }
 
-  /**
-   * New commands reject with `PoolClosedError`. Every command path of node-redis's client ends
-   * in one of these three methods on the client instance, so overriding them there is enough.
-   */
+  /** New commands reject with `PoolClosedError`, whichever way they are sent. */
   #refuseCommands(): void {
     const refuse = () => Promise.reject(new PoolClosedError());
-    const instance = internals(this.#client)._self as Record<string, unknown>;
-    instance.sendCommand = refuse;
-    instance._executeMulti = refuse;
-    instance._executePipeline = refuse;
+    layerCommands(this.#client, { send: refuse, multi: refuse, pipeline: refuse });
   }
 
   #replaceHungClient(): void {
@@ -302,7 +263,7 @@ export class SharedConnection {
     const error = new CommandTimeoutError(this.#settings.redisUrl, this.#settings.redisSocketTimeout * 1000, pending);
     this.#logger.warn({ err: error, url: this.#settings.redisUrl }, 'Shared Redis connection hung; replacing it');
     this.#lastError = error;
-    internals(hung)._getQueue().flushAll(error);
+    flushAll(hung, error);
     hung.destroy();
     this.#swap();
   }
@@ -388,10 +349,8 @@ function stateCommandIn(commands: Batch): string | undefined {
   return undefined;
 }
 
-type BatchRunner = (commands: Batch, ...rest: unknown[]) => Promise<unknown>;
-type BatchRunners = { _executeMulti: BatchRunner; _executePipeline: BatchRunner };
-/** Holds a batch while the connection is down, then `retry`s it on the current client; `undefined` when up. */
-type Gate = (retry: (instance: BatchRunners) => Promise<unknown>) => Promise<unknown> | undefined;
+/** Holds a batch while the connection is down, then `retry`s it on the client current then; `undefined` when up. */
+type Gate = (retry: (current: StringClient) => Promise<unknown>) => Promise<unknown> | undefined;
 
 /**
  * `multi()…exec()` and pipelines bypass `_executeCommand`. A batch that would change the shared
@@ -399,26 +358,19 @@ type Gate = (retry: (instance: BatchRunners) => Promise<unknown>) => Promise<unk
  * on a lease (inside MULTI/EXEC Redis never blocks, so transactions stay shared).
  */
 function guardBatches(client: StringClient, onLease: OnLease, gate: Gate): void {
-  const instance = internals(client)._self as unknown as BatchRunners;
-  const executeMulti = instance._executeMulti;
-  const executePipeline = instance._executePipeline;
-  instance._executeMulti = function (commands, ...rest) {
-    const refused = stateCommandIn(commands);
-    if (refused) return Promise.reject(refusal(refused));
-    const held = gate((current) => current._executeMulti(commands, ...rest));
-    return held ?? executeMulti.call(this, commands, ...rest);
-  };
-  instance._executePipeline = function (commands, ...rest) {
-    const refused = stateCommandIn(commands);
-    if (refused) return Promise.reject(refusal(refused));
-    const held = gate((current) => current._executePipeline(commands, ...rest));
-    if (held) return held;
-    if (!commands.some(({ args }) => blockingTimeoutMs(args) !== undefined)) {
-      return executePipeline.call(this, commands, ...rest);
-    }
-    return onLease((lease) => {
-      const leased = internals(lease.connection.client)._self as unknown as BatchRunners;
-      return leased._executePipeline(commands, ...rest);
-    });
-  };
+  layerCommands(client, {
+    multi(self, commands, rest, next) {
+      const refused = stateCommandIn(commands);
+      if (refused) return Promise.reject(refusal(refused));
+      return gate((current) => runMultiOn(current, commands, rest)) ?? next(self, commands, rest);
+    },
+    pipeline(self, commands, rest, next) {
+      const refused = stateCommandIn(commands);
+      if (refused) return Promise.reject(refusal(refused));
+      const held = gate((current) => runPipelineOn(current, commands, rest));
+      if (held) return held;
+      if (!commands.some(({ args }) => blockingTimeoutMs(args) !== undefined)) return next(self, commands, rest);
+      return onLease((lease) => runPipelineOn(lease.connection.client, commands, rest));
+    },
+  });
 }

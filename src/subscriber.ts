@@ -1,17 +1,11 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  backoffDelay,
-  type ConnectionHooks,
-  connectWithin,
-  createConnection,
-  type StringClient,
-} from './connection.js';
+import { retryWithBackoff } from './backoff.js';
+import { type ConnectionHooks, connectWithin, createConnection, type StringClient } from './connection.js';
 import { PoolClosedError } from './errors.js';
 import { ReplyMonitor } from './health.js';
 import type { Logger } from './logger.js';
-import { internals } from './node-redis.js';
-import type { Target } from './sentinel.js';
+import { decoderTap, pendingCount } from './node-redis.js';
 import type { CommonAppSettings } from './settings.js';
+import type { Target } from './target.js';
 
 /** Receives one published message: its text and the channel it came on. */
 export type MessageListener = (message: string, channel: string) => void;
@@ -109,7 +103,7 @@ export class Subscriber {
   tick(): void {
     const client = this.#client;
     if (!client?.isReady) return;
-    const verdict = this.#monitor.tick(internals(client)._getQueue().pendingCount);
+    const verdict = this.#monitor.tick(pendingCount(client));
     if (verdict === 'hung') {
       this.#logger.warn({ url: this.#settings.redisUrl }, 'Redis subscriber connection hung; replacing it');
       client.destroy();
@@ -204,7 +198,7 @@ export class Subscriber {
       },
     });
     await connectWithin(client, this.#settings);
-    this.#monitor.attach(client);
+    this.#monitor.attach(decoderTap(client));
     this.#client = client;
     return client;
   }
@@ -213,27 +207,37 @@ export class Subscriber {
   async #replace(): Promise<void> {
     this.#client = undefined;
     this.#onEvent?.('reconnecting');
-    for (let attempt = 0; !this.#closed; attempt++) {
-      try {
-        const client = await this.#open();
-        if (this.#closed) return client.destroy();
-        for (const [channel, listeners] of this.#subscriptions.channels) {
-          for (const listener of listeners) await client.subscribe(channel, listener);
-        }
-        for (const [pattern, listeners] of this.#subscriptions.patterns) {
-          for (const listener of listeners) await client.pSubscribe(pattern, listener);
-        }
-        this.#reconnects++;
-        this.#logger.info({ url: this.#settings.redisUrl }, 'Redis subscriber reconnected and resubscribed');
-        return;
-      } catch (error) {
+    const resubscribed = await retryWithBackoff(
+      () => this.#resubscribe(),
+      this.#settings,
+      () => this.#closed,
+      (error) => {
         // Forget the failed client before destroying it, so its 'end' does not start another replacement.
         const failed = this.#client as StringClient | undefined;
         this.#client = undefined;
         failed?.destroy();
         this.#logger.debug({ err: error }, 'Reopening the Redis subscriber connection failed; retrying');
-        await sleep(backoffDelay(attempt, this.#settings));
-      }
+      },
+    );
+    if (resubscribed) {
+      this.#reconnects++;
+      this.#logger.info({ url: this.#settings.redisUrl }, 'Redis subscriber reconnected and resubscribed');
     }
+  }
+
+  /** A new connection, subscribed to every channel and pattern; `false` when closed meanwhile. */
+  async #resubscribe(): Promise<boolean> {
+    const client = await this.#open();
+    if (this.#closed) {
+      client.destroy();
+      return false;
+    }
+    for (const [channel, listeners] of this.#subscriptions.channels) {
+      for (const listener of listeners) await client.subscribe(channel, listener);
+    }
+    for (const [pattern, listeners] of this.#subscriptions.patterns) {
+      for (const listener of listeners) await client.pSubscribe(pattern, listener);
+    }
+    return true;
   }
 }

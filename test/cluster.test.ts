@@ -4,8 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import calculateSlot from 'cluster-key-slot';
 import { ErrorReply, WatchError } from 'redis';
 import { ClientUsageError, RedisPool } from '../src/index.js';
-import { type Cluster, startCluster } from '../src/testing/index.js';
-import { admin, settingsFor, silent } from './helpers.js';
+import { type Cluster, startCluster, startRedisServer } from '../src/testing/index.js';
+import { admin, connectionsNamed, settingsFor, silent } from './helpers.js';
 import { type KeyValue, startLoad } from './load.js';
 
 describe('cluster mode', () => {
@@ -145,6 +145,47 @@ describe('cluster mode', () => {
     assert.ok(messages.includes('second') && messages.includes('pattern second'), messages.join(', '));
     assert.equal(subscriber.reconnects, 1);
     assert.deepEqual(pool.stats().subscriber, { open: true, channels: 1, patterns: 1 });
+  });
+
+  test('REDIS_MIN_IDLE_CONNECTIONS opens leases to each primary and none anywhere else, and close() ends them', async () => {
+    // Regression: cluster mode built a standalone lease pool too, whose settings carry no host, so
+    // with REDIS_MIN_IDLE_CONNECTIONS=2 it opened two connections to localhost:6379, the default
+    // address, and close() left them open.
+    const bystander = await startRedisServer({ port: 6379 });
+    const observer = await admin(bystander.url);
+    const idle = new RedisPool<true>({ logger: silent });
+    const named = async (url: string) => {
+      const node = await admin(url);
+      try {
+        return await connectionsNamed(node, 'cluster-idle:');
+      } finally {
+        node.destroy();
+      }
+    };
+    try {
+      await idle.getClient(
+        settingsFor('redis://127.0.0.1/0', {
+          serviceName: 'cluster-idle',
+          redisClusterNodes: cluster.nodeAddresses,
+          redisMinIdleConnections: 2,
+        }),
+      );
+      for (let i = 0; i < 50 && (idle.stats().idle ?? 0) < 6; i++) await sleep(20);
+      assert.deepEqual(await connectionsNamed(observer, 'cluster-idle:'), [], 'nothing on the bystander');
+      const primaries = Object.keys(idle.stats().nodes ?? {});
+      assert.equal(primaries.length, 3);
+      for (const address of primaries) {
+        const leases = (await named(`redis://${address}`)).filter((name) => name.includes(':lease:'));
+        assert.equal(leases.length, 2, `two idle leases on ${address}`);
+      }
+      await idle.close();
+      assert.deepEqual(await connectionsNamed(observer, 'cluster-idle:'), [], 'nothing on the bystander after close');
+      for (const address of primaries) assert.deepEqual(await named(`redis://${address}`), [], `closed on ${address}`);
+    } finally {
+      idle.destroy();
+      observer.destroy();
+      await bystander.stop();
+    }
   });
 
   test('stats() reports each primary', async () => {

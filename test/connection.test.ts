@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { backoffDelay } from '../src/connection.js';
+import { backoffDelay } from '../src/backoff.js';
 import { ConnectError, RedisPool } from '../src/index.js';
 import { settingsFor, silent } from './helpers.js';
 

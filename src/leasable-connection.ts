@@ -1,0 +1,192 @@
+import { blockingTimeoutMs } from './commands.js';
+import { refuseLifecycle, type StringClient } from './connection.js';
+import { beforeDeadline } from './deadline.js';
+import { ConnectionLostError, LeaseReleasedError } from './errors.js';
+import type { ReplyMonitor } from './health.js';
+import { checkEveryCommand, decoderTap, layerCommands, pendingCount, sendOn } from './node-redis.js';
+import type { CommonAppSettings, NodeAddress } from './settings.js';
+
+const word = (arg: unknown) => String(arg).toUpperCase();
+
+/**
+ * One connection that can be lent, with what it takes to lend it again safely: when it was made
+ * and last used, where it leads, and the state a borrower left on it, noted from the commands
+ * sent through it and undone by `restore()`. HikariCP's `PoolEntry` and `ProxyConnection` are the
+ * model.
+ */
+export class LeasableConnection {
+  readonly client: StringClient;
+  readonly monitor: ReplyMonitor;
+  /** Where it is connected: a failover makes it stale. */
+  readonly address: NodeAddress | undefined;
+  readonly expiresAt: number;
+  /** The prototype of every lease facade of this connection. */
+  readonly base: StringClient;
+  lastUsedAt = performance.now();
+  leasedAt = 0;
+  stack: string | undefined;
+  leakReported = false;
+  /** The server answered READONLY: it is a replica now, so the connection is not lent again. */
+  readonly = false;
+  readonly #settings: CommonAppSettings;
+  /** State changes seen on the connection, from commands sent through it. */
+  #watching = false;
+  #inMulti = false;
+  #selectedDb: number;
+  #repliesOff = false;
+  #monitoring = false;
+  #wasReset = false;
+
+  constructor(
+    client: StringClient,
+    settings: CommonAppSettings,
+    monitor: ReplyMonitor,
+    address: NodeAddress | undefined,
+  ) {
+    this.client = client;
+    this.#settings = settings;
+    this.address = address;
+    this.monitor = monitor;
+    this.#selectedDb = settings.redisDb;
+    const lifetimeMs = settings.redisMaxLifetime * 1000;
+    // Up to 10 % sooner, so connections made together do not all expire together.
+    this.expiresAt =
+      lifetimeMs > 0 ? this.lastUsedAt + lifetimeMs * (1 - Math.random() * 0.1) : Number.POSITIVE_INFINITY;
+    this.base = leaseBase(this);
+    monitor.attach(decoderTap(client));
+    this.#track(settings.redisUrl);
+  }
+
+  /** Commands sent and not yet answered. */
+  get pending(): number {
+    return pendingCount(this.client);
+  }
+
+  /** MONITOR was sent through a lease facade (it does not pass `sendCommand`). */
+  noteMonitor(): void {
+    this.#monitoring = true;
+  }
+
+  /** Nothing to undo before the connection is lent again. */
+  isClean(): boolean {
+    const db = this.#settings.redisDb;
+    return this.#selectedDb === db && !this.#watching && !this.client.isWatching && !this.#needsReset();
+  }
+
+  /**
+   * Undoes what the borrower left: SELECT back to the configured database, RESET for other state
+   * changes, and UNWATCH for a WATCH alone. Each step is bounded by `REDIS_SOCKET_TIMEOUT`.
+   */
+  async restore(): Promise<void> {
+    const timeoutMs = this.#settings.redisSocketTimeout * 1000;
+    const within = <T>(work: Promise<T>) =>
+      beforeDeadline(work, timeoutMs, () => {
+        throw new Error(`no reply within ${timeoutMs} ms`);
+      });
+    const db = this.#settings.redisDb;
+    // SELECT first, through node-redis's own select(): its reset() re-sends the SELECT of its
+    // handshake from the database it last saw selected, so it must see the right one.
+    if (this.#selectedDb !== db) await within(this.client.select(db));
+    this.#selectedDb = db;
+    if (this.#needsReset()) await within(this.client.reset());
+    else if (this.#watching || this.client.isWatching) await within(this.client.unwatch());
+    this.#watching = this.#inMulti = this.#repliesOff = this.#monitoring = this.#wasReset = false;
+  }
+
+  /** State a RESET must undo (WATCH alone needs only UNWATCH). */
+  #needsReset(): boolean {
+    return (
+      this.#inMulti ||
+      this.#repliesOff ||
+      this.#monitoring ||
+      this.#wasReset ||
+      this.#selectedDb !== this.#settings.redisDb ||
+      this.client.isPubSubActive
+    );
+  }
+
+  /**
+   * Watches every command path of the connection: notes the state the borrower changes, lets a
+   * blocking command keep the connection silent for its own timeout, and turns node-redis's
+   * "client is closed" into `ConnectionLostError` once the connection has dropped.
+   */
+  #track(url: string): void {
+    const lost = () =>
+      Promise.reject(new ConnectionLostError(url, new Error('the leased connection had already closed')));
+    layerCommands(this.client, {
+      send: (self, args, options, next) => {
+        if (!this.client.isOpen) return lost();
+        this.#note(args);
+        const reply = next(self, args, options);
+        const blockingMs = blockingTimeoutMs(args);
+        if (blockingMs !== undefined) {
+          const done = this.monitor.expectSilence(blockingMs);
+          reply.then(done, done);
+        }
+        return reply;
+      },
+      multi: (self, commands, rest, next) => {
+        if (!this.client.isOpen) return lost();
+        // EXEC ends a WATCH whatever its outcome.
+        const reply = next(self, commands, rest);
+        this.#watching = false;
+        return reply;
+      },
+      pipeline: (self, commands, rest, next) => (this.client.isOpen ? next(self, commands, rest) : lost()),
+    });
+  }
+
+  #note(args: readonly unknown[]): void {
+    const name = word(args[0]);
+    if (name === 'WATCH') this.#watching = true;
+    else if (name === 'UNWATCH') this.#watching = false;
+    else if (name === 'MULTI') this.#inMulti = true;
+    else if (name === 'EXEC' || name === 'DISCARD') this.#inMulti = this.#watching = false;
+    else if (name === 'SELECT') this.#selectedDb = Number(String(args[1]));
+    else if (name === 'CLIENT' && word(args[1]) === 'REPLY') this.#repliesOff = word(args[2]) !== 'ON';
+    else if (name === 'RESET') this.#wasReset = true;
+  }
+}
+
+/** The prototype shared by every lease facade of one connection: lifecycle refusals and MONITOR tracking. */
+function leaseBase(connection: LeasableConnection): StringClient {
+  const base = Object.create(connection.client);
+  refuseLifecycle(
+    base,
+    'a leased client: the pool owns the connection',
+    'Return from the withConnection() callback to give it back.',
+  );
+  const monitor = connection.client.monitor;
+  base.monitor = base.MONITOR = function (this: StringClient, ...args: unknown[]) {
+    connection.noteMonitor();
+    return (monitor as (...args: unknown[]) => unknown).apply(this, args);
+  };
+  // A released lease cuts its facade off from the connection.
+  checkEveryCommand(base, connection.client, (facade) => {
+    if ((facade as { [LEASE]: Lease })[LEASE].released) throw new LeaseReleasedError();
+  });
+  return base;
+}
+
+/** Where a lease's client keeps its lease. */
+const LEASE = Symbol('lease');
+
+/** One lending of a connection. Its client refuses every call once the lease is released. */
+export class Lease {
+  readonly connection: LeasableConnection;
+  readonly client: StringClient;
+  released = false;
+
+  constructor(connection: LeasableConnection) {
+    this.connection = connection;
+    // One object per lease, so a client kept past its lease stays cut off after the
+    // connection is lent again.
+    this.client = Object.create(connection.base);
+    (this.client as unknown as { [LEASE]: Lease })[LEASE] = this;
+  }
+
+  /** Sends raw arguments on the leased connection, through its tracking. */
+  send(args: readonly unknown[], options?: unknown): Promise<unknown> {
+    return sendOn(this.connection.client, args, options);
+  }
+}

@@ -1,0 +1,85 @@
+import { ConnectionBudget } from './budget.js';
+import type { StringClient } from './connection.js';
+import { type Lease, type LeaseOptions, LeasePool } from './leases.js';
+import { SharedConnection } from './shared-connection.js';
+import { Target } from './target.js';
+import type { Topology, TopologyContext, TopologyStats } from './topology.js';
+
+/**
+ * One Redis server: the shared connection and the lease pool, within one `ConnectionBudget` of
+ * `REDIS_MAX_CONNECTIONS` that the subscriber draws on too. Sentinel mode is this, pointed at the
+ * primary the sentinels name.
+ */
+export class StandaloneTopology implements Topology {
+  protected readonly context: TopologyContext;
+  protected readonly target: Target;
+  protected readonly leases: LeasePool;
+  protected readonly shared: SharedConnection;
+  readonly #budget: ConnectionBudget;
+
+  constructor(context: TopologyContext) {
+    const { settings, logger, leaseEvents } = context;
+    this.context = context;
+    this.target = new Target(settings);
+    this.#budget = new ConnectionBudget(settings.redisMaxConnections);
+    this.leases = new LeasePool(settings, logger, leaseEvents, this.target, this.#budget);
+    // The shared connection holds one of the REDIS_MAX_CONNECTIONS slots for as long as the pool is open.
+    this.#budget.tryTake();
+    this.shared = new SharedConnection(settings, logger, {
+      target: this.target,
+      onLease: (use) => this.leases.run(use),
+      onReadonly: () => this.leases.discardIdle(),
+      onConnectOutcome: (error) => (error ? this.leases.connectFailed(error) : this.leases.connectSucceeded()),
+      onEvent: context.report('shared'),
+    });
+  }
+
+  async open(): Promise<void> {
+    await this.shared.connect();
+    this.leases.prewarm();
+  }
+
+  get client(): StringClient {
+    return this.shared.client;
+  }
+
+  lease<T>(use: (lease: Lease) => Promise<T> | T, options: LeaseOptions): Promise<T> {
+    return this.leases.run(use, options);
+  }
+
+  get subscriberTarget(): Target {
+    return this.target;
+  }
+
+  reserveSlot(): Promise<void> {
+    return this.leases.reserveSlot();
+  }
+
+  giveSlot(): void {
+    this.leases.giveSlot();
+  }
+
+  stats(): TopologyStats {
+    return {
+      ...this.leases.stats(),
+      total: this.#budget.used,
+      max: this.#budget.max,
+      shared: { state: this.shared.state, inFlight: this.shared.inFlight, held: this.shared.held },
+    };
+  }
+
+  tick(): void {
+    this.shared.tick();
+    this.leases.tick();
+  }
+
+  async close(timeoutMs: number | undefined): Promise<void> {
+    // Both at once, so that new commands are refused from the moment close() is called.
+    await Promise.all([this.shared.close(timeoutMs), this.leases.close(timeoutMs)]);
+  }
+
+  destroy(): void {
+    this.shared.destroy();
+    this.leases.destroy();
+  }
+}

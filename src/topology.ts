@@ -1,0 +1,64 @@
+import type { ClusterNodeStats } from './cluster.js';
+import type { ConnectionEventName, ConnectionRole, StringClient } from './connection.js';
+import type { Lease, LeaseEvents, LeaseOptions, LeaseStats } from './leases.js';
+import type { Logger } from './logger.js';
+import type { CommonAppSettings } from './settings.js';
+import type { SharedState } from './shared-connection.js';
+import type { Target } from './target.js';
+
+/** The figures a topology knows: `redisPool.stats()` but for the subscriber and reconnects, which the pool counts. */
+export interface TopologyStats extends LeaseStats {
+  /** Sockets held (shared, subscriber, leased, idle and opening), at most `max`. */
+  total: number;
+  /** `REDIS_MAX_CONNECTIONS`. */
+  max: number;
+  /**
+   * The shared connection: its state, the commands sent and not yet answered, and those held
+   * while it is down (`REDIS_OFFLINE_QUEUE`).
+   */
+  shared: { state: SharedState; inFlight: number; held: number };
+  /**
+   * Cluster mode only: each primary's figures, keyed by `host:port` (`max` and the leasable
+   * connections are per node there). The top-level figures are their sums.
+   */
+  nodes?: Record<string, ClusterNodeStats>;
+}
+
+/** What the pool lends its topology. */
+export interface TopologyContext {
+  settings: CommonAppSettings;
+  logger: Logger;
+  /** Reports one kind of connection's lifecycle as the pool's events. */
+  report(role: ConnectionRole): (event: ConnectionEventName, error?: unknown) => void;
+  leaseEvents: LeaseEvents;
+  /** The topology's connections now lead elsewhere (a failover): the subscriber must follow. */
+  onMoved(): void;
+}
+
+/**
+ * One way of reaching Redis: a single server (`StandaloneTopology`), one found through sentinels
+ * (`SentinelTopology`, the same plus the watcher), or a cluster (`ClusterTopology`). The pool holds
+ * one, chosen by the settings, and keeps what they all share: events, the ticker, the subscriber
+ * and the opening generation. undici's `PoolBase`/`Pool` split is the model.
+ */
+export interface Topology {
+  /** Connects, with PING, within `REDIS_SOCKET_CONNECT_TIMEOUT`; a typed `ConnectError` otherwise. */
+  open(): Promise<void>;
+  /** The client `getClient()` returns. */
+  readonly client: StringClient;
+  /** Runs `use` with an exclusive connection, and always takes it back. */
+  lease<T>(use: (lease: Lease) => Promise<T> | T, options: LeaseOptions): Promise<T>;
+  /** Where the subscriber connects: read at each (re)connect. */
+  readonly subscriberTarget: Target;
+  /** Waits for a slot for the subscriber's connection, within `REDIS_MAX_CONNECTIONS`. */
+  reserveSlot(): Promise<void>;
+  /** Gives the subscriber's slot back. */
+  giveSlot(): void;
+  stats(): TopologyStats;
+  /** The pool's ticker: watchdogs, health checks, housekeeping. */
+  tick(): void;
+  /** Graceful: refuses new commands, lets outstanding ones finish (up to `timeoutMs`), then closes. */
+  close(timeoutMs: number | undefined): Promise<void>;
+  /** Immediate: outstanding commands reject with `PoolClosedError`. */
+  destroy(): void;
+}

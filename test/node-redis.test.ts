@@ -1,0 +1,250 @@
+// The node-redis internals src/node-redis.ts relies on, one test each, against a real server (or
+// startFakeRedis, where only a broken server shows the behaviour). When node-redis is upgraded,
+// these are the tests that say whether src/node-redis.ts still holds.
+import assert from 'node:assert/strict';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { describe, test } from 'node:test';
+import { createClient, createCluster, RESP_TYPES } from 'redis';
+import type { StringClient } from '../src/connection.js';
+import {
+  checkEveryCommand,
+  decoderTap,
+  deriveViewsFrom,
+  expectReplies,
+  flushAll,
+  flushWaitingForReply,
+  installFastPath,
+  layerClusterCommands,
+  layerCommands,
+  pendingCount,
+  runMultiOn,
+  runPipelineOn,
+  sendOn,
+  tapDecoder,
+  typeLostCommands,
+  UnmatchedReply,
+} from '../src/node-redis.js';
+import { startCluster, startFakeRedis } from '../src/testing/index.js';
+import { serverForFile } from './helpers.js';
+
+const file = serverForFile({ args: ['--enable-debug-command', 'yes'] });
+
+async function client(url = file.server.url): Promise<StringClient> {
+  const made = createClient({ url, commandOptions: { timeout: 0 } }) as unknown as StringClient;
+  made.on('error', () => undefined);
+  await made.connect();
+  return made;
+}
+
+describe('node-redis internals', () => {
+  test('_getQueue().pendingCount counts commands handed over and unanswered; flushAll and flushWaitingForReply reject them', async () => {
+    const redis = await client();
+    try {
+      const sleeping = redis.sendCommand(['DEBUG', 'SLEEP', '0.2']);
+      const behind = redis.get('k');
+      assert.equal(pendingCount(redis), 2);
+      await new Promise((resolve) => setImmediate(resolve));
+      flushWaitingForReply(redis, new Error('flushed waiting'));
+      await assert.rejects(sleeping, /flushed waiting/);
+      await assert.rejects(behind, /flushed waiting/);
+      assert.equal(pendingCount(redis), 0);
+      const queued = redis.get('k');
+      flushAll(redis, new Error('flushed all'));
+      await assert.rejects(queued, /flushed all/);
+    } finally {
+      redis.destroy();
+    }
+  });
+
+  test('every command ends in _self.sendCommand, _executeMulti or _executePipeline; layers wrap them in order', async () => {
+    const redis = await client();
+    const seen: string[] = [];
+    try {
+      layerCommands(redis, {
+        send: (self, args, options, next) => {
+          seen.push(`inner ${String(args[0])}`);
+          return next(self, args, options);
+        },
+      });
+      layerCommands(redis, {
+        send: (self, args, options, next) => {
+          seen.push(`outer ${String(args[0])}`);
+          return next(self, args, options);
+        },
+        multi: (self, commands, rest, next) => {
+          seen.push(`multi ${commands.length}`);
+          return next(self, commands, rest);
+        },
+        pipeline: (self, commands, rest, next) => {
+          seen.push(`pipeline ${commands.length}`);
+          return next(self, commands, rest);
+        },
+      });
+      await redis.set('layered', '1');
+      await redis.sendCommand(['GET', 'layered']);
+      await sendOn(redis, ['PING']);
+      await redis.multi().get('layered').get('layered').exec();
+      await redis.multi().get('layered').execAsPipeline();
+      await runMultiOn(redis, [{ args: ['GET', 'layered'] }], []);
+      await runPipelineOn(redis, [{ args: ['GET', 'layered'] }], []);
+      assert.deepEqual(seen, [
+        'outer SET',
+        'inner SET',
+        'outer GET',
+        'inner GET',
+        'outer PING',
+        'inner PING',
+        'multi 2',
+        'pipeline 1',
+        'multi 1',
+        'pipeline 1',
+      ]);
+    } finally {
+      redis.destroy();
+    }
+  });
+
+  test('typed commands run through _self._executeCommand(command, parser, options, transform); the fast path keeps the transforms', async () => {
+    const redis = await client();
+    const intercepted: unknown[] = [];
+    try {
+      installFastPath(redis, (args) => {
+        intercepted.push(args[0]);
+        return args[0] === 'ECHO' ? Promise.resolve('answered here') : undefined;
+      });
+      await redis.hSet('fast', { a: '1' });
+      assert.deepEqual({ ...(await redis.hGetAll('fast')) }, { a: '1' });
+      assert.equal(await redis.echo('x'), 'answered here');
+      assert.deepEqual(intercepted, ['HSET', 'HGETALL', 'ECHO']);
+      // With a subscriber on node-redis's reply channel, node-redis's own method runs and publishes.
+      const replies: unknown[] = [];
+      const listener = (message: unknown) => replies.push((message as { reply: unknown }).reply);
+      subscribe('node-redis:command:reply', listener);
+      try {
+        await redis.set('traced', 'v');
+      } finally {
+        unsubscribe('node-redis:command:reply', listener);
+      }
+      assert.deepEqual(replies, ['OK']);
+    } finally {
+      redis.destroy();
+    }
+  });
+
+  test('a facade whose prototype chain leads to the client: _self is read for every command; views come from _commandOptionsProxy', async () => {
+    const redis = await client();
+    try {
+      const facade = Object.create(redis) as StringClient & Record<string, unknown>;
+      let checks = 0;
+      checkEveryCommand(facade, redis, () => {
+        checks++;
+      });
+      deriveViewsFrom(facade);
+      await facade.set('facade', 'yes');
+      assert.ok(checks >= 1);
+      const buffers = facade.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
+      assert.ok(Object.getPrototypeOf(buffers) === facade, 'the view derives from the facade');
+      assert.ok(Buffer.isBuffer(await buffers.get('facade')));
+      const refusing = Object.create(redis) as StringClient;
+      checkEveryCommand(refusing, redis, () => {
+        throw new Error('refused');
+      });
+      await assert.rejects(async () => refusing.get('facade'), /refused/);
+    } finally {
+      redis.destroy();
+    }
+  });
+
+  test('the decoder: write() sees every chunk; onReply, onErrorReply and onPush every reply, including handlers node-redis swaps in', async () => {
+    const redis = await client();
+    const broken: unknown[] = [];
+    const errors: string[] = [];
+    try {
+      tapDecoder(redis, {
+        broken: (cause) => broken.push(cause),
+        errorReply: (error, deliver) => {
+          errors.push(error.message);
+          deliver(error);
+        },
+      });
+      const tap = decoderTap(redis);
+      await redis.set('tap', '1');
+      await assert.rejects(redis.sendCommand(['NOSUCHCOMMAND']), /unknown command/);
+      assert.equal(tap.replies, 2);
+      assert.match(errors[0] ?? '', /unknown command/);
+      // MONITOR swaps the reply handler; its lines still count.
+      const monitored = redis.duplicate();
+      await monitored.connect();
+      const lines: string[] = [];
+      await redis.monitor((line) => lines.push(line));
+      const before = tap.replies;
+      await monitored.ping();
+      for (let i = 0; i < 50 && lines.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.ok(tap.replies > before, 'the MONITOR line went through the tap');
+      monitored.destroy();
+      assert.deepEqual(broken, []);
+    } finally {
+      redis.destroy();
+    }
+  });
+
+  test('the decoder throws on bytes that are not RESP; getTypeMapping() is the waiting command’s mapping, so a check sees the wrong kind', async () => {
+    const server = await startFakeRedis({
+      reply: ([name, key]) =>
+        name === 'GET' && key === 'garbage' ? 'nope\r\n' : name === 'GET' ? ':1\r\n' : undefined,
+    });
+    const redis = await client(server.url);
+    const broken: unknown[] = [];
+    try {
+      tapDecoder(redis, { broken: (cause) => broken.push(cause), errorReply: (error, deliver) => deliver(error) });
+      expectReplies(redis);
+      void redis.get('garbage').catch(() => undefined);
+      for (let i = 0; i < 50 && broken.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.match(String(broken[0]), /Unknown RESP type/);
+      flushAll(redis, new Error('reset'));
+      void redis.get('number').catch(() => undefined);
+      for (let i = 0; i < 50 && broken.length === 1; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.ok(broken[1] instanceof UnmatchedReply);
+      assert.match(String((broken[1] as Error).message), /answered GET with a number/);
+    } finally {
+      redis.destroy();
+      await server.stop();
+    }
+  });
+
+  test('a lost socket rejects its commands through the queue’s flush methods', async () => {
+    const redis = await client();
+    const observer = await client();
+    try {
+      typeLostCommands(redis, (error) => new Error(`typed: ${error.message}`));
+      const id = await redis.sendCommand(['CLIENT', 'ID']);
+      const blocked = redis.sendCommand(['BLPOP', 'nothing', '5']).catch((error: unknown) => error);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await observer.sendCommand(['CLIENT', 'KILL', 'ID', String(id)]);
+      assert.match(String(await blocked), /^Error: typed: /);
+    } finally {
+      observer.destroy();
+      redis.destroy();
+    }
+  });
+
+  test('the cluster client runs every command through _self._execute(parser, readonly, options, run)', async () => {
+    const cluster = await startCluster({ masters: 3 });
+    const client = createCluster({ rootNodes: [{ url: cluster.nodes[0]?.url as string }] });
+    client.on('error', () => undefined);
+    try {
+      const seen: unknown[] = [];
+      layerClusterCommands(client, (_run, parser, _options, next) => {
+        seen.push(parser.redisArgs[0]);
+        return next();
+      });
+      await client.connect();
+      await client.set('clustered', '1');
+      assert.equal(await client.get('clustered'), '1');
+      assert.deepEqual(seen.slice(-2), ['SET', 'GET']);
+    } finally {
+      client.destroy();
+      await cluster.stop();
+    }
+  });
+});
