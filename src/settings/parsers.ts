@@ -1,0 +1,163 @@
+/**
+ * How each setting's value is read: typed parsers that return the value, or what they expected
+ * instead (`Expected`), so that every bad value becomes one issue of the `SettingsError`.
+ */
+import { isIP } from 'node:net';
+
+/** A parser's verdict on a bad value: what it expected instead. */
+export class Expected {
+  constructor(readonly text: string) {}
+}
+
+/** Reads a raw value (a string from the environment, or what code passed, of type `In`) into a `T`. */
+export type Parser<T, In = unknown> = ((raw: unknown) => T | Expected) & { readonly input?: In };
+
+/** Log levels, by their pino names. `LOG_LEVEL` also accepts the Python names (see `loadSettings`). */
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+/** One `host:port` of a node list; IPv6 hosts in brackets. */
+export interface NodeAddress {
+  host: string;
+  port: number;
+}
+
+const TRUE_WORDS = new Set(['true', '1', 'yes', 'on']);
+const FALSE_WORDS = new Set(['false', '0', 'no', 'off']);
+const LOG_LEVELS: Record<string, LogLevel> = {
+  trace: 'trace',
+  debug: 'debug',
+  info: 'info',
+  warn: 'warn',
+  warning: 'warn',
+  error: 'error',
+  fatal: 'fatal',
+  critical: 'fatal',
+  silent: 'silent',
+};
+
+const toNumber = (raw: unknown): number =>
+  typeof raw === 'number'
+    ? raw
+    : typeof raw === 'string' && /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(raw)
+      ? Number(raw)
+      : Number.NaN;
+
+/** Control characters (CR, LF, tab, NUL …): never part of a setting, often a sign of a .env saved with Windows line endings. */
+export const CONTROL = /\p{Cc}/u;
+
+/** What `value`'s first control character is, for a message. */
+export function controlCharacter(value: string): string {
+  const found = CONTROL.exec(value)?.[0] ?? '';
+  if (found === '\r') return 'a carriage return (\\r: is the .env file saved with Windows line endings?)';
+  if (found === '\n') return 'a line break (\\n)';
+  if (found === '\t') return 'a tab';
+  return `the control character U+${found.charCodeAt(0).toString(16).padStart(4, '0').toUpperCase()}`;
+}
+
+export const text: Parser<string, string> = (raw) => {
+  if (typeof raw !== 'string' || raw.trim() === '') return new Expected('a non-empty string');
+  if (CONTROL.test(raw)) {
+    return new Expected(`a string without control characters; it contains ${controlCharacter(raw)}`);
+  }
+  return raw;
+};
+
+/** A name that is one word of printable characters: a client name prefix, a sentinel master name. `why` says what it is for. */
+export const word =
+  (why: string): Parser<string, string> =>
+  (raw) => {
+    if (typeof raw === 'string' && /^[\x21-\x7e]+$/.test(raw)) return raw;
+    const found = typeof raw === 'string' && CONTROL.test(raw) ? `; it contains ${controlCharacter(raw)}` : '';
+    return new Expected(`a name of printable characters without spaces (${why})${found}`);
+  };
+
+const HOSTNAME = /^(?=.{1,253}$)[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?\.?$/i;
+
+/** A host name, an IPv4 address, or an IPv6 address (brackets optional); `undefined` for anything else. */
+export function hostOf(raw: string): string | undefined {
+  const bare = raw.replace(/^\[(.*)\]$/, '$1');
+  if (isIP(bare) !== 0) return bare;
+  return HOSTNAME.test(raw) ? raw : undefined;
+}
+
+export const host: Parser<string, string> = (raw) => {
+  const expected = 'a host name or an IP address';
+  if (typeof raw !== 'string' || raw.trim() === '') return new Expected(expected);
+  if (CONTROL.test(raw)) return new Expected(`${expected}; it contains ${controlCharacter(raw)}`);
+  if (/\s/.test(raw)) return new Expected(`${expected}, without spaces`);
+  if (raw.includes('://')) return new Expected(`${expected}, not a URL (a URL goes in REDIS_URL)`);
+  const found = hostOf(raw);
+  if (found !== undefined) return found;
+  if (/^[^:]+:\d*$/.test(raw)) return new Expected(`${expected} without a port (the port goes in REDIS_PORT)`);
+  return new Expected(expected);
+};
+
+export const nodeList: Parser<readonly NodeAddress[], string> = (raw) => {
+  const expected = new Expected(
+    'a comma-separated list of host:port, like 10.0.0.1:26379,10.0.0.2:26379 (IPv6 in brackets: [::1]:26379)',
+  );
+  if (typeof raw !== 'string') return expected;
+  if (CONTROL.test(raw)) return new Expected(`${expected.text}; it contains ${controlCharacter(raw)}`);
+  const nodes: NodeAddress[] = [];
+  for (const item of raw.split(',')) {
+    const match = /^\s*(\[[^\]]*\]|[^\s:[\]]+):(\d{1,5})\s*$/.exec(item);
+    const found = match && hostOf(match[1] as string);
+    const port = Number(match?.[2]);
+    if (!found || port < 1 || port > 65535) return expected;
+    nodes.push({ host: found, port });
+  }
+  return nodes;
+};
+
+export const boolean: Parser<boolean, boolean | string> = (raw) => {
+  if (typeof raw === 'boolean') return raw;
+  const word = typeof raw === 'string' ? raw.trim().toLowerCase() : undefined;
+  if (word !== undefined && TRUE_WORDS.has(word)) return true;
+  if (word !== undefined && FALSE_WORDS.has(word)) return false;
+  return new Expected('a boolean (true/false, 1/0, yes/no or on/off)');
+};
+
+export const integer =
+  (min: number, max = Number.MAX_SAFE_INTEGER): Parser<number, number | string> =>
+  (raw) => {
+    const n = toNumber(raw);
+    if (Number.isInteger(n) && n >= min && n <= max) return n;
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+    return new Expected(`an integer ${range}`);
+  };
+
+/** The longest delay Node's timers take, in seconds (2^31 − 1 ms); a longer one fires after 1 ms. */
+const MAX_TIMER_SECONDS = 2_147_483.647;
+
+/**
+ * A number of seconds, from 1 ms up: to `MAX_TIMER_SECONDS` for a setting that becomes a timer
+ * (`timer`), or 0 too when it turns something off (`allowZero`).
+ */
+const seconds =
+  ({ allowZero, timer }: { allowZero: boolean; timer: boolean }): Parser<number, number | string> =>
+  (raw) => {
+    const n = toNumber(raw);
+    const max = timer ? MAX_TIMER_SECONDS : Number.MAX_SAFE_INTEGER;
+    if (n === 0 ? allowZero : Number.isFinite(n) && n >= 0.001 && n <= max) return n;
+    const range = timer
+      ? `from 0.001 to ${MAX_TIMER_SECONDS} (2147483647 ms, the longest delay Node's timers take)`
+      : 'at least 0.001';
+    return new Expected(`a number of seconds, ${allowZero ? '0 or ' : ''}${range}`);
+  };
+/** Seconds that become a timer's delay. */
+export const timeout = seconds({ allowZero: false, timer: true });
+/** Seconds that become a timer's delay, or 0 to turn it off. */
+export const interval = seconds({ allowZero: true, timer: true });
+/** Seconds compared with the clock, never a timer: no upper bound; 0 turns it off. */
+export const age = seconds({ allowZero: true, timer: false });
+
+export const protocol: Parser<2 | 3, 2 | 3 | string> = (raw) => {
+  const n = toNumber(raw);
+  return n === 2 || n === 3 ? n : new Expected('2 or 3 (the RESP version)');
+};
+
+export const logLevel: Parser<LogLevel, string> = (raw) =>
+  (typeof raw === 'string' && LOG_LEVELS[raw.trim().toLowerCase()]) ||
+  new Expected(
+    'one of DEBUG, INFO, WARNING, ERROR, CRITICAL (or a pino level: trace, debug, info, warn, error, fatal, silent)',
+  );
