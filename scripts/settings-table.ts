@@ -1,7 +1,7 @@
 /**
  * The README's settings table, made from the one table of settings (src/settings/schema.ts): the
  * variable and default from each entry, the meaning from its JSDoc. `npm run docs` writes it into
- * the README between its markers (Biome then aligns its columns); test/settings-table.test.ts fails
+ * the README between its markers (Biome then aligns its columns); test/unit/settings-table.test.ts fails
  * when they disagree.
  */
 import { readFileSync, writeFileSync } from 'node:fs';

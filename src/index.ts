@@ -19,8 +19,6 @@ export {
   ProtocolError,
   RedisAuthError,
   RedisPoolError,
-  RedisServerNotFoundError,
-  RedisServerStartError,
   RedisUnavailableError,
   SettingsConflictError,
   SettingsError,

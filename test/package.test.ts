@@ -48,6 +48,8 @@ test('the built package exposes its entry points through package.json exports', 
     assert.ok(main.includes(name), `${name} is not exported`);
   }
   assert.deepEqual(testing, [
+    'RedisServerNotFoundError',
+    'RedisServerStartError',
     'startCluster',
     'startFakeRedis',
     'startFaultProxy',

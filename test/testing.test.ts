@@ -3,8 +3,13 @@ import { existsSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { test } from 'node:test';
 import { createClient } from 'redis';
-import { RedisServerNotFoundError, RedisServerStartError } from '../src/index.js';
-import { startFakeRedis, startFaultProxy, startRedisServer } from '../src/testing/index.js';
+import {
+  RedisServerNotFoundError,
+  RedisServerStartError,
+  startFakeRedis,
+  startFaultProxy,
+  startRedisServer,
+} from '../src/testing/index.js';
 import { admin, timed } from './helpers.js';
 
 /** Sends an inline PING on a raw socket and returns the first reply, or `undefined` after `waitMs`. */

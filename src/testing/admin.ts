@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
-import { RedisServerStartError } from '../errors.js';
+import { RedisServerStartError } from './errors.js';
 import type { RedisServer } from './redis-server.js';
 
 /** Sends one command to `server` on a connection of its own, closed afterwards. */

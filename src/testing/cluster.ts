@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { RedisServerStartError } from '../errors.js';
 import { ask, waitFor } from './admin.js';
+import { RedisServerStartError } from './errors.js';
 import { type RedisServer, startRedisServer } from './redis-server.js';
 
 const run = promisify(execFile);

@@ -4,6 +4,7 @@
  */
 
 export { type Cluster, type ClusterOptions, startCluster } from './cluster.js';
+export { RedisServerNotFoundError, RedisServerStartError } from './errors.js';
 export {
   type FakeConnection,
   type FakeRedis,

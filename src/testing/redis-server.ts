@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RedisServerNotFoundError, RedisServerStartError } from '../errors.js';
+import { RedisServerNotFoundError, RedisServerStartError } from './errors.js';
 
 /** Options of {@link startRedisServer}. */
 export interface RedisServerOptions {

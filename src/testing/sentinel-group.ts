@@ -1,5 +1,5 @@
-import { RedisServerStartError } from '../errors.js';
 import { ask, waitFor } from './admin.js';
+import { RedisServerStartError } from './errors.js';
 import { type RedisServer, startRedisServer } from './redis-server.js';
 
 /** Options of {@link startSentinelGroup}. */

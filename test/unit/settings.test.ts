@@ -5,14 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { inspect } from 'node:util';
-import { clientOptions } from '../src/connection.js';
+import { clientOptions } from '../../src/connection.js';
 import {
   CommonAppSettings,
   loadSettings,
   SettingsError,
   type SettingsInput,
   type SettingsIssue,
-} from '../src/index.js';
+} from '../../src/index.js';
 
 const PASSWORD = 's3cr3t-pw';
 const REQUIRED = { SERVICE_NAME: 'orders', LOG_LEVEL: 'INFO' };

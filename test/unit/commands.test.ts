@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { blockingTimeoutMs, NEEDS_A_LOOK, STATE_COMMANDS, stateCommand } from '../src/commands.js';
+import {
+  blockingTimeoutMs,
+  NEEDS_A_LOOK,
+  REPLY_SHAPES,
+  STATE_COMMANDS,
+  STATE_METHODS,
+  stateCommand,
+} from '../../src/commands.js';
 
 test('every blocking command of the design is recognised, with its own timeout', () => {
   const cases: [args: string[], ms: number | undefined][] = [
@@ -34,4 +41,24 @@ test('connection-state commands are recognised; CLIENT is a state command only f
   assert.equal(stateCommand(['CLIENT', 'GETNAME']), undefined);
   assert.equal(stateCommand(['GET', 'k']), undefined);
   assert.equal(stateCommand(['constructor']), undefined, 'not fooled by Object.prototype');
+});
+
+test("node-redis's typed methods for state commands are named after them, in both spellings", () => {
+  assert.equal(STATE_METHODS.pSubscribe, 'PSUBSCRIBE');
+  assert.equal(STATE_METHODS.PSUBSCRIBE, 'PSUBSCRIBE');
+  assert.equal(STATE_METHODS.select, 'SELECT');
+  for (const command of Object.values(STATE_METHODS)) assert.ok(command in STATE_COMMANDS, command);
+  assert.equal(STATE_METHODS.multi, undefined, 'multi() builds a transaction; it is not refused');
+});
+
+test('reply shapes: what the common commands can answer, in both cases; MULTI and EXEC bound a transaction', () => {
+  const kinds = (name: string) => [...(REPLY_SHAPES.get(name)?.kinds ?? [])].sort();
+  assert.deepEqual(kinds('GET'), ['bulk', 'null']);
+  assert.deepEqual(kinds('get'), ['bulk', 'null']);
+  assert.deepEqual(kinds('INCR'), ['integer']);
+  assert.deepEqual(kinds('SET'), ['bulk', 'null', 'simple']);
+  assert.deepEqual(kinds('MGET'), ['aggregate']);
+  assert.equal(REPLY_SHAPES.get('MULTI')?.transaction, 'opens');
+  assert.equal(REPLY_SHAPES.get('EXEC')?.transaction, 'ends');
+  assert.equal(REPLY_SHAPES.get('EVALSHA'), undefined, 'commands whose reply varies are not checked');
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cells, readmeTable, settingsTable } from '../scripts/settings-table.js';
-import { SCHEMA } from '../src/settings/schema.js';
+import { cells, readmeTable, settingsTable } from '../../scripts/settings-table.js';
+import { SCHEMA } from '../../src/settings/schema.js';
 
 test('the README’s settings table is the one the table of settings makes (npm run docs writes it)', () => {
   assert.deepEqual(cells(readmeTable()), cells(settingsTable()));
