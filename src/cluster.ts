@@ -9,14 +9,7 @@ import {
 } from 'redis';
 import { ConnectionBudget } from './budget.js';
 import { blockingTimeoutMs } from './commands.js';
-import {
-  clientOptions,
-  killableSocket,
-  openWithin,
-  protectClient,
-  refuseLifecycle,
-  type StringClient,
-} from './connection.js';
+import { clientOptions, openWithin, protectClient, refuseLifecycle, type StringClient } from './connection.js';
 import { beforeDeadline } from './deadline.js';
 import {
   AcquireTimeoutError,
@@ -35,7 +28,7 @@ import {
   type LeaseStats,
 } from './leases.js';
 import type { Logger } from './logger.js';
-import { layerClusterCommands, pendingCount } from './node-redis.js';
+import { killableSocket, layerClusterCommands, pendingCount } from './node-redis.js';
 import type { CommonAppSettings, NodeAddress } from './settings.js';
 import { Target } from './target.js';
 import type { Topology, TopologyContext, TopologyStats } from './topology.js';

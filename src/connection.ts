@@ -24,9 +24,12 @@ import {
 } from './errors.js';
 import type { Logger } from './logger.js';
 import {
+  commandOptionsOf,
   expectReplies,
   flushWaitingForReply,
   installFastPath,
+  killableSocket,
+  socketKiller,
   tapDecoder,
   typeLostCommands,
   UnmatchedReply,
@@ -208,7 +211,7 @@ export function createConnection(
   // above. A duplicate is the caller's own connection: node-redis's offline queue and its
   // per-command timer (at REDIS_SOCKET_TIMEOUT) stand in for the pool's, which do not watch it.
   (client as unknown as Record<string, unknown>).duplicate = function (
-    this: { _commandOptions?: object },
+    this: object,
     duplicateOverrides: RedisClientOptions = {},
   ) {
     return createConnection(
@@ -219,7 +222,7 @@ export function createConnection(
       {},
       {
         disableOfflineQueue: false,
-        commandOptions: { ...this._commandOptions, timeout: settings.redisSocketTimeout * 1000 },
+        commandOptions: { ...commandOptionsOf(this), timeout: settings.redisSocketTimeout * 1000 },
         ...duplicateOverrides,
       },
     );
@@ -246,30 +249,6 @@ export function createConnection(
 }
 
 /**
- * Lets the pool destroy a connection's socket with an error, so that node-redis handles it as a
- * lost socket: the commands outstanding on it are rejected, and the client reconnects, or ends,
- * as its reconnect strategy says. node-redis keeps the socket private, but hands its socket
- * options to `net.connect()` / `tls.connect()`, which destroy the socket when their `signal`
- * fires. This is such a signal; unlike an `AbortSignal`, it can fire again for the next socket.
- */
-class SocketKiller extends EventTarget {
-  readonly aborted = false;
-  reason: unknown;
-
-  kill(reason: unknown): void {
-    // Node reads the reason synchronously, as the cause of the AbortError it destroys the socket with.
-    this.reason = reason;
-    this.dispatchEvent(new Event('abort'));
-    this.reason = undefined;
-  }
-}
-
-/** Socket options that let `protectClient()` destroy the socket; every connection of the pool is made with them. */
-export function killableSocket<T extends object>(socket: T): T {
-  return { ...socket, signal: new SocketKiller() };
-}
-
-/**
  * A node-redis client made with `options` (its socket made killable) and protected by
  * `protectClient()`: for the pool's own connections and the sentinel connection.
  */
@@ -287,7 +266,7 @@ export function createProtectedClient(
 
 /**
  * What keeps one connection's replies honest, whoever made it (the pool, or node-redis's
- * cluster client, whose socket options carry a `SocketKiller`):
+ * cluster client, made with `killableSocket()` options):
  * - a reply that cannot be decoded, or that its command cannot take (`expectReplies`), ends the
  *   connection at once: every command outstanding on it rejects with `ConnectionLostError`
  *   (cause: a `ProtocolError`) and is not resent, and the socket is destroyed, so nothing the
@@ -302,8 +281,7 @@ export function protectClient(
   role: string,
   onReadonly?: () => void,
 ): void {
-  const killer = (client.options?.socket as { signal?: unknown } | undefined)?.signal;
-  if (!(killer instanceof SocketKiller)) throw new Error('protectClient() needs a client made with killableSocket()');
+  const killer = socketKiller(client);
   typeLostCommands(client, (error) =>
     error instanceof RedisPoolError ? error : new ConnectionLostError(url, killedBy(error)),
   );
@@ -335,7 +313,7 @@ export function protectClient(
   });
 }
 
-/** The error a `SocketKiller` destroyed a socket for, rather than Node's AbortError around it. */
+/** The error `socketKiller()` destroyed a socket for, rather than Node's AbortError around it. */
 function killedBy(error: unknown): unknown {
   const cause = (error as { cause?: unknown } | undefined)?.cause;
   return error instanceof Error && error.name === 'AbortError' && cause instanceof ProtocolError ? cause : error;

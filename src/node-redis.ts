@@ -1,9 +1,9 @@
 /**
- * Everything the pool reaches inside node-redis 6 for, beyond its public API, as named
- * functions. node-redis marks these internal, so each is pinned by a test in
+ * Everything the pool relies on in node-redis 6 beyond its public API, as named functions: its
+ * private members (`_self`, `_getQueue()`, the decoder, `_commandOptions` …) and undocumented
+ * behaviour (socket options reach `net.connect()`). Each is pinned by a test in
  * test/node-redis.test.ts and listed in docs/architecture.md; a node-redis upgrade means
- * reviewing this file and running those tests. No other file touches `_self`, `_getQueue()` or
- * another internal.
+ * reviewing this file and running those tests. No other file reaches inside node-redis.
  */
 import { channel } from 'node:diagnostics_channel';
 import { RESP_TYPES } from 'redis';
@@ -436,4 +436,77 @@ export function layerClusterCommands(cluster: object, execute: ClusterExecute): 
     ];
     return execute(run, parser, options, () => inner.apply(instance, args));
   };
+}
+
+/**
+ * Stands in for an `AbortSignal` in a client's socket options. node-redis keeps its socket
+ * private, but hands its socket options to `net.connect()` / `tls.connect()`, which destroy the
+ * socket when their `signal` fires; unlike an `AbortSignal`, this one fires again for the next
+ * socket. Node adds two listeners per socket and removes only one when the socket closes, so
+ * the listeners of the gone sockets are dropped whenever the client reconnects.
+ */
+class SocketKiller {
+  // What Node checks an `AbortSignal` by.
+  readonly aborted = false;
+  /** Node reads it synchronously, as the cause of the `AbortError` it destroys the socket with. */
+  reason: unknown;
+  readonly #listeners = new Set<() => void>();
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.#listeners.add(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    this.#listeners.delete(listener);
+  }
+
+  get listenerCount(): number {
+    return this.#listeners.size;
+  }
+
+  kill(reason: unknown): void {
+    const listeners = [...this.#listeners];
+    this.#listeners.clear();
+    this.reason = reason;
+    for (const listener of listeners) listener();
+    this.reason = undefined;
+  }
+
+  forget(): void {
+    this.#listeners.clear();
+  }
+}
+
+/** Socket options that let `socketKiller()` destroy the socket; every connection of the pool is made with them. */
+export function killableSocket<T extends object>(socket: T): T {
+  return { ...socket, signal: new SocketKiller() };
+}
+
+/** Destroys a client's current socket; see `socketKiller()`. */
+export interface KillSocket {
+  kill(reason: Error): void;
+  /** Listeners held: 1 or 2 for a live socket (pinned by a test). */
+  readonly listenerCount: number;
+}
+
+/**
+ * For a client made with `killableSocket()` options: what destroys its current socket with an
+ * error, so that node-redis handles it as a lost socket (its outstanding commands are rejected,
+ * and the client reconnects or ends, as its reconnect strategy says). Call it once per client.
+ * Throws for a client made without `killableSocket()`.
+ */
+export function socketKiller(client: StringClient): KillSocket {
+  const killer = (client.options?.socket as { signal?: unknown } | undefined)?.signal;
+  if (!(killer instanceof SocketKiller)) throw new Error('This client was not made with killableSocket() options');
+  // node-redis emits 'reconnecting' just before it makes the next socket; the old one is gone.
+  client.on('reconnecting', () => killer.forget());
+  return killer;
+}
+
+/**
+ * The command options (`timeout`, `typeMapping` …) of a client or of one of its views
+ * (`withTypeMapping()` …), as node-redis's own `duplicate()` carries them to the copy.
+ */
+export function commandOptionsOf(receiver: object): object | undefined {
+  return (receiver as Instance)._commandOptions;
 }

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorReply } from 'redis';
+import type { StringClient } from '../src/connection.js';
 import { ConnectionLostError, RedisAuthError, RedisPool, RedisUnavailableError } from '../src/index.js';
+import { socketKiller } from '../src/node-redis.js';
 import { startFaultProxy, startRedisServer } from '../src/testing/index.js';
 import { admin, infoNumber, settingsFor, silent, timed } from './helpers.js';
 import {
@@ -190,6 +192,31 @@ test('a command whose reply is lost with the connection is rejected, never resen
     pool.destroy();
     observer.destroy();
     await proxy.stop();
+    await server.stop();
+  }
+});
+
+// Regression: every socket a connection had kept two listeners on the signal that lets the pool
+// destroy it, so a connection that reconnected often held all its old sockets.
+test('a connection that reconnects many times holds none of its old sockets', async () => {
+  const server = await startRedisServer();
+  const observer = await admin(server.url);
+  const pool = new RedisPool<true>({ logger: silent });
+  try {
+    const client = await pool.getClient(settingsFor(server.url));
+    for (let round = 0; round < 15; round++) {
+      await observer.sendCommand(['CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes']);
+      // Commands fail while it is down (ConnectionLostError); it is back once one succeeds.
+      for (let tries = 0; (await client.ping().catch(() => 'down')) !== 'PONG'; tries++) {
+        assert.ok(tries < 100, `round ${round}: not back within 5 s`);
+        await sleep(50);
+      }
+    }
+    const killer = socketKiller(client as unknown as StringClient);
+    assert.ok(killer.listenerCount <= 2, `${killer.listenerCount} listeners after 15 reconnects`);
+  } finally {
+    pool.destroy();
+    observer.destroy();
     await server.stop();
   }
 });

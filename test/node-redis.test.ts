@@ -8,18 +8,21 @@ import { createClient, createCluster, RESP_TYPES } from 'redis';
 import type { StringClient } from '../src/connection.js';
 import {
   checkEveryCommand,
+  commandOptionsOf,
   decoderTap,
   deriveViewsFrom,
   expectReplies,
   flushAll,
   flushWaitingForReply,
   installFastPath,
+  killableSocket,
   layerClusterCommands,
   layerCommands,
   pendingCount,
   runMultiOn,
   runPipelineOn,
   sendOn,
+  socketKiller,
   tapDecoder,
   typeLostCommands,
   UnmatchedReply,
@@ -245,6 +248,55 @@ describe('node-redis internals', () => {
     } finally {
       client.destroy();
       await cluster.stop();
+    }
+  });
+
+  test('socket options reach net.connect(): their signal destroys the current socket, every time; gone sockets’ listeners are dropped', async () => {
+    const redis = createClient({
+      url: file.server.url,
+      socket: killableSocket({ reconnectStrategy: () => 10 }),
+    }) as unknown as StringClient;
+    redis.on('error', () => undefined);
+    await redis.connect();
+    const observer = await client();
+    try {
+      const killer = socketKiller(redis);
+      for (let round = 0; round < 15; round++) {
+        const id = await redis.sendCommand(['CLIENT', 'ID']);
+        const ready = new Promise((resolve) => redis.once('ready', resolve));
+        if (round % 2 === 0) {
+          // Closed by the server: node-redis reconnects, and no kill() clears the listeners.
+          await observer.sendCommand(['CLIENT', 'KILL', 'ID', String(id)]);
+        } else {
+          const blocked = redis.sendCommand(['BLPOP', 'nothing', '5']).catch((error: unknown) => error);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          const reason = new Error('killed on purpose');
+          killer.kill(reason);
+          const error = (await blocked) as Error & { cause?: unknown };
+          assert.equal(error.name, 'AbortError');
+          assert.equal(error.cause, reason);
+        }
+        await ready;
+        assert.ok(killer.listenerCount <= 2, `round ${round}: ${killer.listenerCount} listeners`);
+      }
+      assert.equal(await redis.sendCommand(['PING']), 'PONG');
+    } finally {
+      observer.destroy();
+      redis.destroy();
+    }
+  });
+
+  test('_commandOptions holds a view’s command options, which node-redis’s duplicate() carries over', async () => {
+    const redis = await client();
+    try {
+      const mapping = { [RESP_TYPES.BLOB_STRING]: Buffer };
+      const view = redis.withTypeMapping(mapping);
+      assert.equal((commandOptionsOf(view) as { typeMapping?: unknown }).typeMapping, mapping);
+      assert.deepEqual(commandOptionsOf(redis), { timeout: 0 });
+      const copy = view.duplicate();
+      assert.equal((commandOptionsOf(copy) as { typeMapping?: unknown }).typeMapping, mapping);
+    } finally {
+      redis.destroy();
     }
   });
 });

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { inspect } from 'node:util';
+import { createClient } from 'redis';
+import type { StringClient } from '../src/connection.js';
 import {
   ClientUsageError,
   CommandTimeoutError,
@@ -23,6 +25,7 @@ import {
   SettingsConflictError,
   TlsError,
 } from '../src/index.js';
+import { killableSocket, socketKiller } from '../src/node-redis.js';
 import { type RedisServer, startRedisServer } from '../src/testing/index.js';
 import { freePort } from '../src/testing/redis-server.js';
 import { connectionsNamed, infoNumber, serverForFile, settingsFor, silent, timed } from './helpers.js';
@@ -316,6 +319,29 @@ describe('TLS with REDIS_SSL_CA_CERTS', () => {
     } finally {
       process.off('warning', onWarning);
       pool.destroy();
+    }
+  });
+
+  test('a TLS socket is destroyed by socketKiller() too, as the pool does on a broken reply (tls.connect() takes the signal)', async () => {
+    const port = Number(new URL(tlsServer.url).port);
+    const ca = readFileSync(file('ca.crt'));
+    const socket = killableSocket({ host: '127.0.0.1', port, tls: true as const, ca, reconnectStrategy: () => 10 });
+    const client = createClient({ socket }) as unknown as StringClient;
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      const killer = socketKiller(client);
+      const blocked = client.sendCommand(['BLPOP', 'nothing', '5']).catch((error: unknown) => error);
+      await sleep(20);
+      const ready = new Promise((resolve) => client.once('ready', resolve));
+      const reason = new Error('killed on purpose');
+      killer.kill(reason);
+      assert.equal(((await blocked) as { cause?: unknown }).cause, reason);
+      await ready;
+      assert.equal(await client.sendCommand(['PING']), 'PONG');
+      assert.ok(killer.listenerCount <= 2, `${killer.listenerCount} listeners`);
+    } finally {
+      client.destroy();
     }
   });
 
