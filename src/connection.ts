@@ -25,6 +25,7 @@ import {
 import type { Logger } from './logger.js';
 import {
   commandOptionsOf,
+  EMPTY_PASSWORD,
   expectReplies,
   flushWaitingForReply,
   installFastPath,
@@ -81,9 +82,6 @@ export function refuseLifecycle(facade: Record<string, unknown>, which: string, 
 
 /** What a connection is for; it shows in `CLIENT LIST` as part of the connection name. */
 export type ConnectionRole = 'shared' | 'lease' | 'subscriber' | 'duplicate';
-
-/** A password node-redis sends, and Redis reads as empty (see `credentials`). */
-const EMPTY_PASSWORD = Buffer.alloc(0) as unknown as string;
 
 /**
  * node-redis's username and password options for an ACL user. node-redis sends credentials only

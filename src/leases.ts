@@ -334,7 +334,8 @@ export class LeasePool {
       this.#state === 'open' &&
       connection.client.isReady &&
       connection.pending === 0 &&
-      !connection.readonly;
+      !connection.readonly &&
+      this.#isCurrent(connection);
     if (!reusable) this.#discard(connection, false);
     else if (connection.lastUsedAt >= connection.expiresAt) this.#discard(connection, true);
     else if (!connection.isClean()) return this.#restoreThenKeep(connection);

@@ -510,3 +510,9 @@ export function socketKiller(client: StringClient): KillSocket {
 export function commandOptionsOf(receiver: object): object | undefined {
   return (receiver as Instance)._commandOptions;
 }
+
+/**
+ * A password node-redis sends, and Redis reads as empty. node-redis sends credentials only with a
+ * truthy password, so an empty string would not name the user at all; an empty Buffer is sent.
+ */
+export const EMPTY_PASSWORD = Buffer.alloc(0) as unknown as string;

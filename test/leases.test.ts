@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WatchError } from 'redis';
+import { ConnectionBudget } from '../src/budget.js';
 import {
   AcquireTimeoutError,
   ClientUsageError,
@@ -11,8 +12,10 @@ import {
   RedisUnavailableError,
   type SettingsInput,
 } from '../src/index.js';
+import { LeasePool } from '../src/leases.js';
+import { Target } from '../src/target.js';
 import { startRedisServer } from '../src/testing/index.js';
-import { connectionsNamed, serverForFile, settingsFor, silent } from './helpers.js';
+import { admin, connectionsNamed, serverForFile, settingsFor, silent } from './helpers.js';
 
 const file = serverForFile({ args: ['--enable-debug-command', 'yes'] });
 
@@ -432,6 +435,40 @@ describe('idle connections', () => {
       assert.ok(between.length > 0, `all ten expired in one tick: idle counts seen ${[...counts]}`);
     } finally {
       pool.destroy();
+    }
+  });
+});
+
+describe('a target that moves (a failover)', () => {
+  test('a lease to the old address is closed when it comes back, not kept idle', async () => {
+    const other = await startRedisServer();
+    const otherObserver = await admin(other.url);
+    const settings = settingsFor(file.server.url, { serviceName: 'moved' });
+    const target = new Target(settings);
+    const noop = () => undefined;
+    const leases = new LeasePool(
+      settings,
+      silent,
+      { onEvent: noop, onAcquireTimeout: noop, onLeak: noop },
+      target,
+      new ConnectionBudget(4),
+    );
+    try {
+      await leases.run(async (lease) => {
+        assert.equal(await lease.client.ping(), 'PONG');
+        target.moveTo({ host: '127.0.0.1', port: Number(new URL(other.url).port) });
+      });
+      assert.equal(leases.stats().idle, 0);
+      for (let i = 0; i < 50 && (await connectionsNamed(file.observer, 'moved:lease:')).length > 0; i++)
+        await sleep(20);
+      assert.deepEqual(await connectionsNamed(file.observer, 'moved:lease:'), [], 'closed at the old address');
+      await leases.run((lease) => lease.client.ping());
+      assert.equal(leases.stats().idle, 1, 'the next lease goes to the new address and is kept');
+      assert.equal((await connectionsNamed(otherObserver, 'moved:lease:')).length, 1);
+    } finally {
+      leases.destroy();
+      otherObserver.destroy();
+      await other.stop();
     }
   });
 });

@@ -11,6 +11,7 @@ import {
   commandOptionsOf,
   decoderTap,
   deriveViewsFrom,
+  EMPTY_PASSWORD,
   expectReplies,
   flushAll,
   flushWaitingForReply,
@@ -297,6 +298,28 @@ describe('node-redis internals', () => {
       assert.equal((commandOptionsOf(copy) as { typeMapping?: unknown }).typeMapping, mapping);
     } finally {
       redis.destroy();
+    }
+  });
+
+  test('credentials go out only with a truthy password: an empty Buffer names a nopass user, an empty string does not', async () => {
+    const observer = await client();
+    await observer.sendCommand(['ACL', 'SETUSER', 'pinned', 'on', 'nopass', '~*', '+@all']);
+    const whoami = async (password: string) => {
+      const named = createClient({ url: file.server.url, username: 'pinned', password });
+      named.on('error', () => undefined);
+      await named.connect();
+      try {
+        return await named.sendCommand(['ACL', 'WHOAMI']);
+      } finally {
+        named.destroy();
+      }
+    };
+    try {
+      assert.equal(await whoami(EMPTY_PASSWORD), 'pinned');
+      assert.equal(await whoami(''), 'default');
+    } finally {
+      await observer.sendCommand(['ACL', 'DELUSER', 'pinned']);
+      observer.destroy();
     }
   });
 });
