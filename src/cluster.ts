@@ -12,7 +12,6 @@ import { blockingTimeoutMs } from './commands.js';
 import { clientOptions, openWithin, protectClient, refuseLifecycle, type StringClient } from './connection.js';
 import { beforeDeadline } from './deadline.js';
 import {
-  AcquireTimeoutError,
   ClientUsageError,
   CommandTimeoutError,
   ConnectionLostError,
@@ -61,7 +60,8 @@ export class ClusterTopology implements Topology {
   readonly #leases = new Map<string, LeasePool>();
   readonly #protected = new WeakSet<StringClient>();
   readonly #subscriberTarget: Target;
-  readonly #subscriberBudget: ConnectionBudget;
+  /** 1 while the subscriber holds a connection (it counts in `total`), else 0. */
+  #subscriberSlots = 0;
   #closed = false;
 
   constructor({ settings, logger, leaseEvents }: TopologyContext) {
@@ -101,7 +101,6 @@ export class ClusterTopology implements Topology {
     );
     this.#facade = facade;
     this.#subscriberTarget = this.#anyPrimary();
-    this.#subscriberBudget = new ConnectionBudget(settings.redisMaxConnections);
   }
 
   /**
@@ -139,15 +138,14 @@ export class ClusterTopology implements Topology {
     return this.#subscriberTarget;
   }
 
+  /** The subscriber's connection goes to a primary of its own choosing, outside every node's budget. */
   async reserveSlot(): Promise<void> {
     if (this.#closed) throw new PoolClosedError();
-    if (!this.#subscriberBudget.tryTake()) {
-      throw new AcquireTimeoutError(0, 'the subscriber connection already holds its slot');
-    }
+    this.#subscriberSlots++;
   }
 
   giveSlot(): void {
-    this.#subscriberBudget.give();
+    this.#subscriberSlots--;
   }
 
   stats(): TopologyStats {
@@ -160,7 +158,7 @@ export class ClusterTopology implements Topology {
     const ready = all.every((node) => node.shared.state === 'ready');
     return {
       ...leases,
-      total: sum((node) => node.total + 1) + this.#subscriberBudget.used,
+      total: sum((node) => node.total + 1) + this.#subscriberSlots,
       max: this.#settings.redisMaxConnections,
       shared: { state: ready ? 'ready' : 'reconnecting', inFlight: sum((node) => node.shared.inFlight), held: 0 },
       nodes,

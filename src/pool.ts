@@ -72,7 +72,8 @@ class OpenPool {
   readonly logger: Logger;
   readonly #topology: Topology;
   readonly #events: EventEmitter<PoolEvents>;
-  readonly #ticker: NodeJS.Timeout;
+  /** Started once the topology is open: the watchdogs must not judge a first connect, which has its own deadline. */
+  #ticker: NodeJS.Timeout | undefined;
   #subscriber: Subscriber | undefined;
   /** Readies seen per role; each after the first is a reconnect. */
   readonly #readies = new Map<ConnectionRole, number>();
@@ -86,6 +87,8 @@ class OpenPool {
       pool.destroy();
       throw error;
     }
+    const tickMs = (settings.redisSocketTimeout * 1000) / TICKS_PER_TIMEOUT;
+    pool.#ticker = setInterval(() => pool.#tick(), tickMs).unref();
     return pool;
   }
 
@@ -115,8 +118,6 @@ class OpenPool {
       : settings.redisSentinels
         ? new SentinelTopology(context)
         : new StandaloneTopology(context);
-    const tickMs = (settings.redisSocketTimeout * 1000) / TICKS_PER_TIMEOUT;
-    this.#ticker = setInterval(() => this.#tick(), tickMs).unref();
   }
 
   get client(): StringClient {

@@ -8,7 +8,7 @@ import { StandaloneTopology } from './standalone.js';
 import type { TopologyContext } from './topology.js';
 
 /** What the sentinels tell the pool. */
-export interface SentinelEvents {
+interface SentinelEvents {
   /** A replica is being promoted: stop sending to the primary. */
   onFailoverStart(): void;
   /** The primary is now at `address` (or still is, after a reconnect to the sentinels). */
@@ -25,7 +25,7 @@ export interface SentinelEvents {
  * connection is lost, it moves to the next sentinel with backoff and asks again, in case a
  * failover happened meanwhile.
  */
-export class SentinelWatch {
+class SentinelWatch {
   readonly #settings: CommonAppSettings;
   readonly #logger: Logger;
   readonly #events: SentinelEvents;

@@ -36,8 +36,22 @@ export interface LoadSettingsOptions {
   onWarning?: (message: string) => void;
 }
 
-/** The fields of `CommonAppSettings`: one per setting of the table, typed by it. */
-export interface CommonAppSettings<D extends boolean = boolean> extends ResolvedSettings<D> {}
+/**
+ * The fields of `CommonAppSettings`: one per setting of the table, typed and documented by it.
+ * The address fields are documented again here, as resolved.
+ */
+export interface CommonAppSettings<D extends boolean = boolean> extends ResolvedSettings<D> {
+  /**
+   * The server address as a URL, without password: `redis://user@host:6379/0`,
+   * `unix:///path?db=0`, `redis+sentinel://user@sentinel:26379/mymaster/0` in sentinel mode, or
+   * `redis+cluster://user@node:6379` in cluster mode.
+   */
+  readonly redisUrl: string;
+  /** The server's host; `undefined` for a unix socket. */
+  readonly redisHost: string | undefined;
+  /** The server's port; `undefined` for a unix socket. */
+  readonly redisPort: number | undefined;
+}
 
 /**
  * The resolved, validated settings of one pool. Built by `loadSettings()` (or

@@ -8,7 +8,10 @@ import type { Target } from './target.js';
 
 /** The figures a topology knows: `redisPool.stats()` but for the subscriber and reconnects, which the pool counts. */
 export interface TopologyStats extends LeaseStats {
-  /** Sockets held (shared, subscriber, leased, idle and opening), at most `max`. */
+  /**
+   * Sockets held (shared, subscriber, leased, idle and opening): at most `max` on a single server;
+   * in a cluster, the nodes' figures summed, plus the subscriber's.
+   */
   total: number;
   /** `REDIS_MAX_CONNECTIONS`. */
   max: number;
@@ -38,8 +41,8 @@ export interface TopologyContext {
 /**
  * One way of reaching Redis: a single server (`StandaloneTopology`), one found through sentinels
  * (`SentinelTopology`, the same plus the watcher), or a cluster (`ClusterTopology`). The pool holds
- * one, chosen by the settings, and keeps what they all share: events, the ticker, the subscriber
- * and the opening generation. undici's `PoolBase`/`Pool` split is the model.
+ * one, chosen by the settings, and keeps what they all share: events, the ticker and the
+ * subscriber. undici's `PoolBase`/`Pool` split is the model.
  */
 export interface Topology {
   /** Connects, with PING, within `REDIS_SOCKET_CONNECT_TIMEOUT`; a typed `ConnectError` otherwise. */
@@ -50,7 +53,10 @@ export interface Topology {
   lease<T>(use: (lease: Lease) => Promise<T> | T, options: LeaseOptions): Promise<T>;
   /** Where the subscriber connects: read at each (re)connect. */
   readonly subscriberTarget: Target;
-  /** Waits for a slot for the subscriber's connection, within `REDIS_MAX_CONNECTIONS`. */
+  /**
+   * Takes a slot for the subscriber's connection: in the one `REDIS_MAX_CONNECTIONS` budget, in
+   * line with lease callers, on a single server; counted apart from the nodes' budgets in a cluster.
+   */
   reserveSlot(): Promise<void>;
   /** Gives the subscriber's slot back. */
   giveSlot(): void;

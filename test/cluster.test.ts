@@ -144,7 +144,11 @@ describe('cluster mode', () => {
     }
     assert.ok(messages.includes('second') && messages.includes('pattern second'), messages.join(', '));
     assert.equal(subscriber.reconnects, 1);
-    assert.deepEqual(pool.stats().subscriber, { open: true, channels: 1, patterns: 1 });
+    const stats = pool.stats();
+    assert.deepEqual(stats.subscriber, { open: true, channels: 1, patterns: 1 });
+    const nodes = Object.values(stats.nodes ?? {});
+    const nodeSockets = nodes.reduce((total, node) => total + node.total + 1, 0);
+    assert.equal(stats.total, nodeSockets + 1, 'total: each node’s shared connection and leases, and the subscriber');
   });
 
   test('REDIS_MIN_IDLE_CONNECTIONS opens leases to each primary and none anywhere else, and close() ends them', async () => {

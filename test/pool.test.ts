@@ -140,6 +140,27 @@ describe('a failed first connect', () => {
     }
   });
 
+  test('frozen server, REDIS_SOCKET_TIMEOUT shorter than the connect timeout: the watchdog leaves the first connect to its own deadline', async () => {
+    const frozen = await startRedisServer();
+    frozen.pause();
+    const lines: string[] = [];
+    const pool = new RedisPool({ logger: createLogger('debug', (line) => lines.push(line)) });
+    try {
+      const settings = settingsFor(frozen.url, { redisSocketConnectTimeout: 1, redisSocketTimeout: 0.2 });
+      const error = await pool.getClient(settings).catch((failure: unknown) => failure);
+      assert.ok(error instanceof ConnectTimeoutError, String(error));
+      assert.match(error.message, /REDIS_SOCKET_CONNECT_TIMEOUT/);
+      assert.deepEqual(
+        lines.filter((line) => /hung/i.test(line)),
+        [],
+        'no connection was judged hung while connecting',
+      );
+    } finally {
+      frozen.resume();
+      await frozen.stop();
+    }
+  });
+
   test('wrong or missing password: RedisAuthError, never showing the password', async () => {
     const guarded = await startRedisServer({ args: ['--requirepass', 'the-right-one'] });
     const pool = new RedisPool({ logger: silent });

@@ -164,8 +164,11 @@ type ValueOf<K extends Key> = Exclude<ReturnType<Schema[K]['parse']>, { text: st
 type InputOf<K extends Key> = Schema[K]['parse'] extends { readonly input?: infer In } ? In : never;
 type WithDefault = { [K in Key]: Schema[K] extends { default: unknown } ? K : never }[Key];
 
+// The mapped types below name `keyof Schema` itself (not the `Key` alias), so that each field
+// keeps its entry's JSDoc.
+
 /** The values parsed from the sources, before defaults and the address rule. */
-export type Parsed = { [K in Key]?: ValueOf<K> };
+export type Parsed = { [K in keyof Schema]?: ValueOf<K> };
 
 /**
  * Settings passed in code. Each overrides the same setting from the environment and from
@@ -174,12 +177,12 @@ export type Parsed = { [K in Key]?: ValueOf<K> };
  * services.
  */
 export type SettingsInput<D extends boolean = boolean> = {
-  [K in Key]?: K extends 'redisDecodeResponses' ? D : InputOf<K>;
+  [K in keyof Schema]?: K extends 'redisDecodeResponses' ? D : InputOf<K>;
 };
 
 /** The resolved settings, as `CommonAppSettings` holds them. */
 export type ResolvedSettings<D extends boolean = boolean> = {
-  readonly [K in Key]: K extends 'redisDecodeResponses'
+  readonly [K in keyof Schema]: K extends 'redisDecodeResponses'
     ? D
     : K extends 'redisPassword' | 'redisSentinelPassword'
       ? Secret | undefined
@@ -194,7 +197,7 @@ export type ResolvedSettings<D extends boolean = boolean> = {
 /** The default of every setting that has one. */
 export const SETTINGS_DEFAULTS = Object.freeze(
   Object.fromEntries(Object.entries(SCHEMA).flatMap(([key, spec]) => ('default' in spec ? [[key, spec.default]] : []))),
-) as { readonly [K in WithDefault]: ValueOf<K> };
+) as { readonly [K in WithDefault]: Schema[K] extends { default: infer V } ? V : never };
 
 /** The environment variable names of the settings. */
 export const ENV_NAMES: readonly string[] = Object.values(SCHEMA).map((spec) => spec.env);
