@@ -6,6 +6,8 @@ import {
   getRedisClient,
   loadSettings,
   RedisPool,
+  type SETTINGS_DEFAULTS,
+  type SettingsInput,
   type StringClient,
 } from '../src/index.js';
 
@@ -39,3 +41,11 @@ export async function decodeResponsesDecidesTheReplyTypes() {
   const fromEnv = await pool.getClient(loadSettings());
   expectType<Equal<typeof fromEnv, StringClient | BufferClient>>(true);
 }
+
+// Each default keeps its literal type; every setting is optional in code, and the resolved address
+// fields may be undefined (a unix socket).
+expectType<Equal<typeof SETTINGS_DEFAULTS.redisMaxConnections, 10>>(true);
+expectType<Equal<typeof SETTINGS_DEFAULTS.redisOfflineQueue, true>>(true);
+expectType<Equal<SettingsInput['redisSocketTimeout'], number | string | undefined>>(true);
+expectType<Equal<CommonAppSettings['redisHost'], string | undefined>>(true);
+expectType<Equal<CommonAppSettings['redisUrl'], string>>(true);
