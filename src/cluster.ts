@@ -3,13 +3,23 @@ import {
   createCluster,
   ErrorReply,
   MaxCommandRedirectionsError,
+  type RedisClientOptions,
   type RedisClusterType,
   TimeoutError,
   WatchError,
 } from 'redis';
 import { ConnectionBudget } from './budget.js';
 import { blockingTimeoutMs } from './commands.js';
-import { clientOptions, openWithin, protectClient, refuseLifecycle, type StringClient } from './connection.js';
+import {
+  CLUSTER_EVENTS,
+  clientOptions,
+  forwardEvents,
+  openWithin,
+  ownListeners,
+  protectClient,
+  type StringClient,
+  shareLifecycle,
+} from './connection.js';
 import { beforeDeadline } from './deadline.js';
 import {
   ClientUsageError,
@@ -29,6 +39,7 @@ import {
 import type { Logger } from './logger.js';
 import { killableSocket, layerClusterCommands, pendingCount } from './node-redis.js';
 import type { CommonAppSettings, NodeAddress } from './settings.js';
+import type { ShardedPubSub } from './subscriber.js';
 import { Target } from './target.js';
 import type { Topology, TopologyContext, TopologyStats } from './topology.js';
 
@@ -94,11 +105,9 @@ export class ClusterTopology implements Topology {
     this.#cluster.on('node-connect', () => this.#protectNodeClients());
     this.#typeFailures();
     const facade = Object.create(this.#cluster);
-    refuseLifecycle(
-      facade,
-      "the pool's cluster client: it would affect every caller",
-      'Use redisPool.close() or redisPool.destroy() to end the pool.',
-    );
+    shareLifecycle(facade, logger, "the pool's cluster client");
+    ownListeners(facade);
+    forwardEvents(this.#cluster, CLUSTER_EVENTS, () => facade);
     this.#facade = facade;
     this.#subscriberTarget = this.#anyPrimary();
   }
@@ -138,6 +147,11 @@ export class ClusterTopology implements Topology {
     return this.#subscriberTarget;
   }
 
+  /** The cluster client: it subscribes each shard channel on the node that owns its slot, and follows moves. */
+  get shardedPubSub(): ShardedPubSub {
+    return this.#cluster as unknown as ShardedPubSub;
+  }
+
   /** The subscriber's connection goes to a primary of its own choosing, outside every node's budget. */
   async reserveSlot(): Promise<void> {
     if (this.#closed) throw new PoolClosedError();
@@ -146,6 +160,18 @@ export class ClusterTopology implements Topology {
 
   giveSlot(): void {
     this.#subscriberSlots--;
+  }
+
+  /**
+   * A cluster client of the caller's own, made by node-redis's `duplicate()` with the pool's
+   * options; the pool closes it, and counts it as one connection.
+   */
+  duplicate(_receiver: object, overrides: RedisClientOptions | undefined): Cluster {
+    const copy = this.#cluster.duplicate(overrides as Parameters<Cluster['duplicate']>[0]) as unknown as Cluster;
+    copy.on('error', (error: unknown) =>
+      this.#logger.warn({ err: error, url: this.#settings.redisUrl }, 'Redis cluster error (a duplicate)'),
+    );
+    return copy;
   }
 
   stats(): TopologyStats {

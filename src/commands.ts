@@ -48,7 +48,9 @@ export function blockingTimeoutMs(args: Args): number | undefined {
 }
 
 const LEASE_FOR_WATCH = 'redisPool.withConnection(), which lends a connection of your own for WATCH/MULTI/EXEC';
-const SUBSCRIBER = 'redisPool.subscriber(), a dedicated connection that resubscribes after reconnects';
+const SUBSCRIBER =
+  'redisPool.subscriber(), a dedicated connection that resubscribes after reconnects, or client.duplicate(), ' +
+  'a connection of your own that the pool counts and closes';
 
 /**
  * Commands that change the state of the connection they run on: what to use instead of sending
@@ -68,9 +70,9 @@ const STATE: Record<string, { instead: string; methods?: readonly string[] }> = 
   SUBSCRIBE: { instead: SUBSCRIBER, methods: ['SUBSCRIBE', 'subscribe'] },
   PSUBSCRIBE: { instead: SUBSCRIBER, methods: ['PSUBSCRIBE', 'pSubscribe'] },
   SSUBSCRIBE: { instead: SUBSCRIBER, methods: ['SSUBSCRIBE', 'sSubscribe'] },
-  UNSUBSCRIBE: { instead: 'redisPool.subscriber()', methods: ['UNSUBSCRIBE', 'unsubscribe'] },
-  PUNSUBSCRIBE: { instead: 'redisPool.subscriber()', methods: ['PUNSUBSCRIBE', 'pUnsubscribe'] },
-  SUNSUBSCRIBE: { instead: 'redisPool.subscriber()', methods: ['SUNSUBSCRIBE', 'sUnsubscribe'] },
+  UNSUBSCRIBE: { instead: 'redisPool.subscriber() or client.duplicate()', methods: ['UNSUBSCRIBE', 'unsubscribe'] },
+  PUNSUBSCRIBE: { instead: 'redisPool.subscriber() or client.duplicate()', methods: ['PUNSUBSCRIBE', 'pUnsubscribe'] },
+  SUNSUBSCRIBE: { instead: 'redisPool.subscriber() or client.duplicate()', methods: ['SUNSUBSCRIBE', 'sUnsubscribe'] },
   MONITOR: { instead: 'redisPool.withConnection(), or redis-cli monitor', methods: ['MONITOR', 'monitor'] },
   RESET: { instead: 'redisPool.withConnection()', methods: ['RESET', 'reset'] },
   'CLIENT REPLY': { instead: 'redisPool.withConnection()' },

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import {
@@ -64,19 +65,94 @@ export type RedisPoolClient<D extends boolean = true> = boolean extends D
     ? BufferClient
     : StringClient;
 
-/** Methods of node-redis's client that end or open its connection: the pool's business alone. */
+/** Methods of node-redis's client that end or open its connection. */
 const LIFECYCLE_METHODS = ['connect', 'close', 'destroy', 'quit', 'QUIT', 'disconnect'] as const;
 
 /**
  * Makes `facade`'s lifecycle methods throw a `ClientUsageError`: `which` names the client, and
- * `instead` says what to do.
- * @example refuseLifecycle(facade, "the pool's shared client: it would affect every caller", 'Use redisPool.close().')
+ * `instead` says what to do. For a lease, whose connection the pool takes back.
+ * @example refuseLifecycle(facade, 'a leased client', 'Return from the withConnection() callback instead.')
  */
 export function refuseLifecycle(facade: Record<string, unknown>, which: string, instead: string): void {
   for (const method of LIFECYCLE_METHODS) {
     facade[method] = () => {
       throw new ClientUsageError(`client.${method}() is not available on ${which}. ${instead}`);
     };
+  }
+}
+
+/**
+ * Makes `facade`'s lifecycle methods harmless, for a client every caller shares. Libraries call
+ * them on the client they are given, at start and at shutdown: `connect()` resolves with the
+ * facade (the pool opened it), and `close()`, `quit()`, `disconnect()` and `destroy()` resolve
+ * without closing what the other callers share. The first such call is logged at warn.
+ */
+export function shareLifecycle(facade: Record<string, unknown>, logger: Logger, which: string): void {
+  let warned = false;
+  facade.connect = () => Promise.resolve(facade);
+  for (const method of LIFECYCLE_METHODS.slice(1)) {
+    facade[method] = () => {
+      if (!warned) {
+        warned = true;
+        logger.warn(
+          { method },
+          `client.${method}() on ${which} was ignored, as is every later such call: other callers share ` +
+            'the connection. closeRedisPool() (or redisPool.close()) ends the pool.',
+        );
+      }
+      return Promise.resolve();
+    };
+  }
+}
+
+/** node-redis's client events (its README's table). */
+export const CLIENT_EVENTS = [
+  'connect',
+  'ready',
+  'end',
+  'error',
+  'reconnecting',
+  'terminated',
+  'sharded-channel-moved',
+];
+
+/** node-redis's cluster client events. */
+export const CLUSTER_EVENTS = [
+  'connect',
+  'disconnect',
+  'error',
+  'node-connect',
+  'node-ready',
+  'node-reconnecting',
+  'node-disconnect',
+  'node-error',
+  'sharded-channel-moved-error',
+];
+
+/**
+ * Gives `facade`, whose prototype is an emitter (the client behind it), listeners of its own. So
+ * the listeners a library adds with `client.on(…)` stay when the pool replaces that client, and
+ * its `removeAllListeners()` cannot remove the pool's own `error` listener on the client.
+ */
+export function ownListeners(facade: object): void {
+  // Node's EventEmitter.init gives an object whose `_events` are its prototype's fresh ones.
+  EventEmitter.call(facade);
+  // Every library in the service adds its listeners here (@keyv/redis four per instance, never
+  // removed), so Node's warning of a leak comes at 100 listeners of an event, not 10.
+  (facade as EventEmitter).setMaxListeners(100);
+}
+
+/**
+ * Re-emits `events` of `source` on the emitter `target()` returns (none: not now). An `error` is
+ * passed on only to a target with a listener for it: the pool's own listener on the source keeps
+ * it from being thrown, so it never becomes an uncaught exception.
+ */
+export function forwardEvents(source: EventEmitter, events: readonly string[], target: () => EventEmitter | undefined) {
+  for (const event of events) {
+    source.on(event, (...args: unknown[]) => {
+      const to = target();
+      if (to && (event !== 'error' || to.listenerCount('error') > 0)) to.emit(event, ...args);
+    });
   }
 }
 
@@ -206,24 +282,9 @@ export function createConnection(
   const client = createProtectedClient(options, settings.redisUrl, logger, role, hooks.onReadonly);
   installFastPath(client, hooks.intercept);
   // node-redis's duplicate() would copy the pool's options into a client without the protection
-  // above. A duplicate is the caller's own connection: node-redis's offline queue and its
-  // per-command timer (at REDIS_SOCKET_TIMEOUT) stand in for the pool's, which do not watch it.
-  (client as unknown as Record<string, unknown>).duplicate = function (
-    this: object,
-    duplicateOverrides: RedisClientOptions = {},
-  ) {
-    return createConnection(
-      settings,
-      'duplicate',
-      logger,
-      'after-ready',
-      {},
-      {
-        disableOfflineQueue: false,
-        commandOptions: { ...commandOptionsOf(this), timeout: settings.redisSocketTimeout * 1000 },
-        ...duplicateOverrides,
-      },
-    );
+  // above, and with this connection's socket killer.
+  (client as unknown as Record<string, unknown>).duplicate = function (this: object, more?: RedisClientOptions) {
+    return createDuplicate(settings, logger, this, { address: hooks.address }, more);
   };
   const report = hooks.onEvent ?? (() => undefined);
   client.on('connect', () => report('connect'));
@@ -244,6 +305,26 @@ export function createConnection(
     report('error', error);
   });
   return client;
+}
+
+/**
+ * A dedicated connection made like `receiver` (a client, or one of its views, whose command
+ * options carry over, as in node-redis's own `duplicate()`), with `overrides`. node-redis's
+ * offline queue and its per-command timer (at `REDIS_SOCKET_TIMEOUT`) stand in for the pool's,
+ * which do not watch it, so it serves as soon as `connect()` resolves.
+ */
+export function createDuplicate(
+  settings: CommonAppSettings,
+  logger: Logger,
+  receiver: object,
+  hooks: ConnectionHooks,
+  overrides: RedisClientOptions = {},
+): StringClient {
+  return createConnection(settings, 'duplicate', logger, 'after-ready', hooks, {
+    disableOfflineQueue: false,
+    commandOptions: { ...commandOptionsOf(receiver), timeout: settings.redisSocketTimeout * 1000 },
+    ...overrides,
+  });
 }
 
 /**

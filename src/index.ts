@@ -51,4 +51,4 @@ export {
   type SettingsInput,
 } from './settings.js';
 export type { SharedState } from './shared-connection.js';
-export { type MessageListener, Subscriber } from './subscriber.js';
+export { type MessageListener, type PubSubListener, Subscriber, type SubscriberEvents } from './subscriber.js';

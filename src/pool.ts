@@ -1,6 +1,9 @@
 import { EventEmitter } from 'node:events';
+import type { RedisClientOptions } from 'redis';
 import { ClusterTopology } from './cluster.js';
 import type { ConnectionEventName, ConnectionRole, RedisPoolClient, StringClient } from './connection.js';
+import { beforeDeadline } from './deadline.js';
+import { Duplicates } from './duplicates.js';
 import { type AcquireTimeoutError, PoolClosedError, SettingsConflictError } from './errors.js';
 import { TICKS_PER_TIMEOUT } from './health.js';
 import { EMPTY_LEASE_STATS, type LeakReport, type Lease, type LeaseOptions } from './leases.js';
@@ -34,7 +37,9 @@ export interface CloseOptions {
 export interface PoolStats extends TopologyStats {
   /** Times a connection that had been up was up again: node-redis reconnects and replacements. */
   reconnects: number;
-  subscriber: { open: boolean; channels: number; patterns: number };
+  /** Connections made by `client.duplicate()` and still open (each counts in `total`). */
+  duplicates: number;
+  subscriber: { open: boolean; channels: number; patterns: number; shards: number };
 }
 
 /** Which connection an event is about. */
@@ -75,6 +80,7 @@ class OpenPool {
   /** Started once the topology is open: the watchdogs must not judge a first connect, which has its own deadline. */
   #ticker: NodeJS.Timeout | undefined;
   #subscriber: Subscriber | undefined;
+  readonly #duplicates: Duplicates;
   /** Readies seen per role; each after the first is a reconnect. */
   readonly #readies = new Map<ConnectionRole, number>();
 
@@ -118,6 +124,15 @@ class OpenPool {
       : settings.redisSentinels
         ? new SentinelTopology(context)
         : new StandaloneTopology(context);
+    const topology = this.#topology;
+    const duplicates = new Duplicates({ reserve: () => topology.reserveSlot(), give: () => topology.giveSlot() });
+    this.#duplicates = duplicates;
+    (topology.client as unknown as Record<string, unknown>).duplicate = function (
+      this: object,
+      overrides?: RedisClientOptions,
+    ) {
+      return duplicates.adopt(topology.duplicate(this, overrides));
+    };
   }
 
   get client(): StringClient {
@@ -137,6 +152,7 @@ class OpenPool {
       { reserve: () => this.#topology.reserveSlot(), give: () => this.#topology.giveSlot() },
       this.#topology.subscriberTarget,
       this.#reporter('subscriber'),
+      this.#topology.shardedPubSub,
     );
     return this.#subscriber;
   }
@@ -148,26 +164,33 @@ class OpenPool {
     return {
       ...this.#topology.stats(),
       reconnects,
+      duplicates: this.#duplicates.count,
       subscriber: {
         open: subscriber?.isReady ?? false,
         channels: subscriber?.channels.length ?? 0,
         patterns: subscriber?.patterns.length ?? 0,
+        shards: subscriber?.shards.length ?? 0,
       },
     };
   }
 
   async close(timeoutMs: number | undefined): Promise<void> {
     try {
-      this.#subscriber?.close();
-      await this.#topology.close(timeoutMs);
+      // The connections callers hold close gracefully too: a library's last commands (an
+      // unsubscribe it did not await, say) get their replies, within the same deadline.
+      const theirs = Promise.all([this.#subscriber?.close(), this.#duplicates.closeAll()]);
+      await Promise.all([beforeDeadline(theirs, timeoutMs, () => undefined), this.#topology.close(timeoutMs)]);
     } finally {
       clearInterval(this.#ticker);
+      this.#subscriber?.destroy();
+      this.#duplicates.destroyAll();
     }
   }
 
   destroy(): void {
     clearInterval(this.#ticker);
     this.#subscriber?.close();
+    this.#duplicates.destroyAll();
     this.#topology.destroy();
   }
 
@@ -180,7 +203,9 @@ class OpenPool {
   #reporter(role: ConnectionRole) {
     const event: ConnectionEvent = { role, url: this.settings.redisUrl };
     return (name: ConnectionEventName, error?: unknown) => {
-      if (name === 'ready' && role !== 'lease') this.#readies.set(role, (this.#readies.get(role) ?? 0) + 1);
+      // Leases and duplicates come and go: a ready of theirs is not a reconnect.
+      const counted = role !== 'lease' && role !== 'duplicate';
+      if (name === 'ready' && counted) this.#readies.set(role, (this.#readies.get(role) ?? 0) + 1);
       // An 'error' event with no listener would throw, so it goes out only while someone listens.
       if (name === 'error') {
         if (this.#events.listenerCount('error') > 0) this.#events.emit('error', error, event);
@@ -371,8 +396,9 @@ const CLOSED_STATS: PoolStats = Object.freeze<PoolStats>({
   total: 0,
   max: 0,
   reconnects: 0,
+  duplicates: 0,
   shared: { state: 'closed', inFlight: 0, held: 0 },
-  subscriber: { open: false, channels: 0, patterns: 0 },
+  subscriber: { open: false, channels: 0, patterns: 0, shards: 0 },
 });
 
 /** The process-wide pool, like the Python module's `redis_pool`. */

@@ -1,11 +1,14 @@
 import { blockingTimeoutMs, NEEDS_A_LOOK, STATE_COMMANDS, STATE_METHODS, stateCommand } from './commands.js';
 import {
+  CLIENT_EVENTS,
   type ConnectionHooks,
   connectWithin,
   createConnection,
+  forwardEvents,
+  ownListeners,
   type Reconnect,
-  refuseLifecycle,
   type StringClient,
+  shareLifecycle,
   toConnectError,
 } from './connection.js';
 import { beforeDeadline } from './deadline.js';
@@ -45,18 +48,16 @@ type Route = (args: readonly unknown[], options?: unknown) => Promise<unknown>;
 
 /**
  * The object callers hold: its prototype is the current node-redis client, so every command is
- * node-redis's own method. It refuses the lifecycle methods and the state-changing ones, checks
+ * node-redis's own method. Its lifecycle methods leave the connection alone, and it has listeners
+ * of its own, which outlive the client behind it. It refuses the state-changing methods, checks
  * raw `sendCommand()` calls, and derives its command-option views (`withTypeMapping()`,
  * `withAbortSignal()`, `asap()`, `withCommandOptions()`) from itself rather than from the
  * client instance, so a view kept for later follows a replaced connection too.
  */
-function createFacade(client: StringClient, route: Route): StringClient {
+function createFacade(client: StringClient, route: Route, logger: Logger): StringClient {
   const facade = Object.create(client);
-  refuseLifecycle(
-    facade,
-    "the pool's shared client: it would affect every caller",
-    'Use redisPool.close() or redisPool.destroy() to end the pool.',
-  );
+  shareLifecycle(facade, logger, "the pool's shared client");
+  ownListeners(facade);
   for (const [method, command] of Object.entries(STATE_METHODS)) {
     facade[method] = () => Promise.reject(refusal(command));
   }
@@ -115,7 +116,7 @@ export class SharedConnection {
     };
     // Until connect(), a client that is never connected stands behind the facade, as in park().
     this.#client = this.#create('after-ready');
-    this.#facade = createFacade(this.#client, (args, options) => this.#route(args, options));
+    this.#facade = createFacade(this.#client, (args, options) => this.#route(args, options), logger);
   }
 
   /**
@@ -196,6 +197,8 @@ export class SharedConnection {
       },
     });
     this.#monitor.attach(decoderTap(client));
+    // A replaced client's events (its 'end', say) are no longer the facade's.
+    forwardEvents(client, CLIENT_EVENTS, () => (client === this.#client ? this.#facade : undefined));
     guardBatches(client, this.#owner.onLease, (retry) =>
       this.#client.isReady ? undefined : this.#hold(() => retry(this.#client)),
     );
@@ -264,8 +267,8 @@ export class SharedConnection {
     this.#logger.warn({ err: error, url: this.#settings.redisUrl }, 'Shared Redis connection hung; replacing it');
     this.#lastError = error;
     flushAll(hung, error);
-    hung.destroy();
     this.#swap();
+    hung.destroy();
   }
 
   /**

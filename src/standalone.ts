@@ -1,5 +1,6 @@
+import type { RedisClientOptions } from 'redis';
 import { ConnectionBudget } from './budget.js';
-import type { StringClient } from './connection.js';
+import { createDuplicate, type StringClient } from './connection.js';
 import { type Lease, type LeaseOptions, LeasePool } from './leases.js';
 import { SharedConnection } from './shared-connection.js';
 import { Target } from './target.js';
@@ -51,12 +52,26 @@ export class StandaloneTopology implements Topology {
     return this.target;
   }
 
+  /** None: the subscriber's own connection takes its shard channels. */
+  readonly shardedPubSub = undefined;
+
   reserveSlot(): Promise<void> {
     return this.leases.reserveSlot();
   }
 
   giveSlot(): void {
     this.leases.giveSlot();
+  }
+
+  duplicate(receiver: object, overrides: RedisClientOptions | undefined): StringClient {
+    const { settings, logger, report } = this.context;
+    return createDuplicate(
+      settings,
+      logger,
+      receiver,
+      { address: this.target.address(), onEvent: report('duplicate') },
+      overrides,
+    );
   }
 
   stats(): TopologyStats {

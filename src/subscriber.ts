@@ -1,5 +1,12 @@
+import { EventEmitter } from 'node:events';
 import { retryWithBackoff } from './backoff.js';
-import { type ConnectionHooks, connectWithin, createConnection, type StringClient } from './connection.js';
+import {
+  type ConnectionEventName,
+  type ConnectionHooks,
+  connectWithin,
+  createConnection,
+  type StringClient,
+} from './connection.js';
 import { PoolClosedError } from './errors.js';
 import { ReplyMonitor } from './health.js';
 import type { Logger } from './logger.js';
@@ -7,19 +14,62 @@ import { decoderTap, pendingCount } from './node-redis.js';
 import type { CommonAppSettings } from './settings.js';
 import type { Target } from './target.js';
 
-/** Receives one published message: its text and the channel it came on. */
-export type MessageListener = (message: string, channel: string) => void;
+/**
+ * Receives one published message and the channel it came on: strings, or Buffers byte for byte
+ * when subscribed with `bufferMode` true (node-redis's `PubSubListener`).
+ */
+export type PubSubListener<B extends boolean = false> = (
+  message: B extends true ? Buffer : string,
+  channel: B extends true ? Buffer : string,
+) => unknown;
 
-type Kind = 'channels' | 'patterns';
+/** Receives one published message as text, and the channel it came on. */
+export type MessageListener = PubSubListener<false>;
+
+/** Where `sSubscribe()` goes in cluster mode: node-redis's cluster client, which follows slot owners. */
+export interface ShardedPubSub {
+  sSubscribe(channels: string | string[], listener: PubSubListener<boolean>, bufferMode?: boolean): Promise<unknown>;
+  sUnsubscribe(
+    channels?: string | string[],
+    listener?: PubSubListener<boolean>,
+    bufferMode?: boolean,
+  ): Promise<unknown>;
+}
+
+/** The subscriber's events, named as node-redis's client names them. */
+export interface SubscriberEvents {
+  connect: [];
+  ready: [];
+  /** The subscriber was closed. */
+  end: [];
+  /** Emitted only while someone listens, so it never crashes the process. */
+  error: [error: unknown];
+  reconnecting: [];
+}
+
+type Kind = 'channels' | 'patterns' | 'shards';
+type Names = string | readonly string[];
+/** A kind's subscriptions: name → listener → whether it takes Buffers. */
+type Subscriptions = Map<string, Map<PubSubListener<boolean>, boolean>>;
+
+/** node-redis's subscribe and unsubscribe methods of each kind. */
+const METHODS = {
+  channels: ['subscribe', 'unsubscribe'],
+  patterns: ['pSubscribe', 'pUnsubscribe'],
+  shards: ['sSubscribe', 'sUnsubscribe'],
+} as const;
 
 /**
  * Pub/sub on a dedicated connection, which counts against `REDIS_MAX_CONNECTIONS` and is opened
- * on the first subscription. Subscriptions are kept here as well as on the connection: when the
- * connection is lost or hangs, a new one is opened with backoff and every channel and pattern is
- * subscribed again. Messages published while it is down are not delivered (Redis pub/sub is
- * at-most-once); use streams for delivery that survives disconnects.
+ * on the first subscription (or `connect()`). It stands in for a node-redis subscriber client:
+ * the same methods and arguments (with `bufferMode`), `isOpen`/`isReady`, and its events.
+ * Subscriptions are kept here as well as on the connection: when the connection is lost or hangs,
+ * a new one is opened with backoff and every channel, pattern and shard channel is subscribed
+ * again. In cluster mode, shard channels (`sSubscribe`) go through the cluster client, to the
+ * node that owns each one's slot. Messages published while it is down are not delivered (Redis
+ * pub/sub is at-most-once); use streams for delivery that survives disconnects.
  */
-export class Subscriber {
+export class Subscriber extends EventEmitter<SubscriberEvents> {
   readonly #settings: CommonAppSettings;
   readonly #logger: Logger;
   readonly #reserveSlot: () => Promise<void>;
@@ -27,9 +77,11 @@ export class Subscriber {
   readonly #onEvent: ConnectionHooks['onEvent'];
   readonly #monitor: ReplyMonitor;
   readonly #target: Target;
-  readonly #subscriptions: Record<Kind, Map<string, Set<MessageListener>>> = {
+  readonly #sharded: ShardedPubSub | undefined;
+  readonly #subscriptions: Record<Kind, Subscriptions> = {
     channels: new Map(),
     patterns: new Map(),
+    shards: new Map(),
   };
   #client: StringClient | undefined;
   #opening: Promise<StringClient> | undefined;
@@ -44,13 +96,16 @@ export class Subscriber {
     slots: { reserve: () => Promise<void>; give: () => void },
     target: Target,
     onEvent?: ConnectionHooks['onEvent'],
+    sharded?: ShardedPubSub,
   ) {
+    super();
     this.#target = target;
     this.#settings = settings;
     this.#logger = logger;
     this.#reserveSlot = slots.reserve;
     this.#giveSlot = slots.give;
     this.#onEvent = onEvent;
+    this.#sharded = sharded;
     this.#monitor = new ReplyMonitor(settings.redisSocketTimeout * 1000, settings.redisHealthCheckInterval * 1000);
   }
 
@@ -64,6 +119,11 @@ export class Subscriber {
     return [...this.#subscriptions.patterns.keys()];
   }
 
+  /** The shard channels subscribed to (`sSubscribe`). */
+  get shards(): string[] {
+    return [...this.#subscriptions.shards.keys()];
+  }
+
   /** How many times the connection was replaced and the subscriptions restored. */
   get reconnects(): number {
     return this.#reconnects;
@@ -74,29 +134,63 @@ export class Subscriber {
     return this.#closed;
   }
 
+  /** Whether it is open: until `close()`, as node-redis's client is from `connect()` to its end. */
+  get isOpen(): boolean {
+    return !this.#closed;
+  }
+
   /** Whether the dedicated connection is open and ready. */
   get isReady(): boolean {
     return this.#client?.isReady === true;
   }
 
+  /** Opens the dedicated connection now rather than at the first subscription. */
+  async connect(): Promise<this> {
+    if (this.#closed) throw new PoolClosedError();
+    await this.#connection();
+    return this;
+  }
+
   /** Calls `listener` for every message on these channels; resolves once the server confirms. */
-  subscribe(channels: string | readonly string[], listener: MessageListener): Promise<void> {
-    return this.#change('channels', channels, listener, true);
+  subscribe<B extends boolean = false>(channels: Names, listener: PubSubListener<B>, bufferMode?: B): Promise<void> {
+    return this.#add('channels', channels, listener as PubSubListener<boolean>, bufferMode === true);
   }
 
   /** Stops `listener` (or every listener) for these channels (or all of them). */
-  unsubscribe(channels?: string | readonly string[], listener?: MessageListener): Promise<void> {
-    return this.#change('channels', channels, listener, false);
+  unsubscribe<B extends boolean = false>(
+    channels?: Names,
+    listener?: PubSubListener<B>,
+    bufferMode?: B,
+  ): Promise<void> {
+    return this.#remove('channels', channels, listener as PubSubListener<boolean>, bufferMode === true);
   }
 
   /** Calls `listener` for every message on a channel matching these glob patterns. */
-  pSubscribe(patterns: string | readonly string[], listener: MessageListener): Promise<void> {
-    return this.#change('patterns', patterns, listener, true);
+  pSubscribe<B extends boolean = false>(patterns: Names, listener: PubSubListener<B>, bufferMode?: B): Promise<void> {
+    return this.#add('patterns', patterns, listener as PubSubListener<boolean>, bufferMode === true);
   }
 
   /** Stops `listener` (or every listener) for these patterns (or all of them). */
-  pUnsubscribe(patterns?: string | readonly string[], listener?: MessageListener): Promise<void> {
-    return this.#change('patterns', patterns, listener, false);
+  pUnsubscribe<B extends boolean = false>(
+    patterns?: Names,
+    listener?: PubSubListener<B>,
+    bufferMode?: B,
+  ): Promise<void> {
+    return this.#remove('patterns', patterns, listener as PubSubListener<boolean>, bufferMode === true);
+  }
+
+  /** Calls `listener` for every message on these shard channels (`SSUBSCRIBE`, Redis 7). */
+  sSubscribe<B extends boolean = false>(channels: Names, listener: PubSubListener<B>, bufferMode?: B): Promise<void> {
+    return this.#add('shards', channels, listener as PubSubListener<boolean>, bufferMode === true);
+  }
+
+  /** Stops `listener` (or every listener) for these shard channels (or all of them). */
+  sUnsubscribe<B extends boolean = false>(
+    channels?: Names,
+    listener?: PubSubListener<B>,
+    bufferMode?: B,
+  ): Promise<void> {
+    return this.#remove('shards', channels, listener as PubSubListener<boolean>, bufferMode === true);
   }
 
   /** The pool's tick: a hung connection is replaced; an idle one is checked with PING. */
@@ -119,50 +213,68 @@ export class Subscriber {
     this.#client?.destroy();
   }
 
-  /** Closes the dedicated connection; later calls reject with `PoolClosedError`. */
-  close(): void {
+  /**
+   * Closes the dedicated connection once what was sent on it is answered (an unsubscribe a
+   * library did not await, say); later calls reject with `PoolClosedError`.
+   */
+  close(): Promise<void> {
+    return this.#end(true);
+  }
+
+  /** Closes the dedicated connection now: what was sent on it and not answered rejects. */
+  destroy(): void {
+    void this.#end(false);
+  }
+
+  /** `close()`, under node-redis's older name for it. */
+  quit(): Promise<void> {
+    return this.close();
+  }
+
+  /** `destroy()`, under node-redis's older name for it. */
+  async disconnect(): Promise<void> {
+    this.destroy();
+  }
+
+  async #add(kind: Kind, names: Names, listener: PubSubListener<boolean>, buffers: boolean): Promise<void> {
+    if (this.#closed) throw new PoolClosedError();
+    const subscriptions = this.#subscriptions[kind];
+    const list = typeof names === 'string' ? [names] : [...names];
+    for (const name of list) subscriptions.set(name, (subscriptions.get(name) ?? new Map()).set(listener, buffers));
+    try {
+      if (kind === 'shards' && this.#sharded) await this.#sharded.sSubscribe(list, listener, buffers);
+      else await (await this.#connection())[METHODS[kind][0]](list, listener, buffers);
+    } catch (error) {
+      // Not subscribed, so not to be restored after a reconnect either.
+      forget(subscriptions, list, listener);
+      throw error;
+    }
+  }
+
+  async #remove(kind: Kind, names: Names | undefined, listener: PubSubListener<boolean> | undefined, buffers: boolean) {
+    if (this.#closed) throw new PoolClosedError();
+    const subscriptions = this.#subscriptions[kind];
+    const list = names === undefined ? [...subscriptions.keys()] : typeof names === 'string' ? [names] : [...names];
+    forget(subscriptions, list, listener);
+    if (kind === 'shards' && this.#sharded) await this.#sharded.sUnsubscribe(list, listener, buffers);
+    else await this.#client?.[METHODS[kind][1]](list, listener, buffers);
+  }
+
+  async #end(graceful: boolean): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     const client = this.#client;
     this.#client = undefined;
-    client?.destroy();
+    // Its 'end' no longer starts a replacement: it is not the current client.
+    if (graceful && client?.isOpen) await client.close().catch(() => client.destroy());
+    else client?.destroy();
+    if (this.#sharded && this.#subscriptions.shards.size > 0) {
+      const unsubscribed = this.#sharded.sUnsubscribe(this.shards).catch(() => undefined);
+      if (graceful) await unsubscribed;
+    }
     // The slot is held from the first connection on, through every replacement, until now.
     if (this.#holdsSlot) this.#giveSlot();
-  }
-
-  async #change(
-    kind: Kind,
-    names: string | readonly string[] | undefined,
-    listener: MessageListener | undefined,
-    add: boolean,
-  ) {
-    if (this.#closed) throw new PoolClosedError();
-    const subscriptions = this.#subscriptions[kind];
-    const list = names === undefined ? [...subscriptions.keys()] : typeof names === 'string' ? [names] : [...names];
-    if (!add) {
-      for (const name of list) {
-        const listeners = subscriptions.get(name);
-        if (listener) listeners?.delete(listener);
-        if (!listener || listeners?.size === 0) subscriptions.delete(name);
-      }
-      if (!this.#client) return;
-      const client = this.#client;
-      await (kind === 'channels' ? client.unsubscribe(list, listener) : client.pUnsubscribe(list, listener));
-      return;
-    }
-    const added = listener as MessageListener;
-    for (const name of list) subscriptions.set(name, (subscriptions.get(name) ?? new Set()).add(added));
-    try {
-      const client = await this.#connection();
-      await (kind === 'channels' ? client.subscribe(list, added) : client.pSubscribe(list, added));
-    } catch (error) {
-      // Not subscribed, so not to be restored after a reconnect either.
-      for (const name of list) {
-        subscriptions.get(name)?.delete(added);
-        if (subscriptions.get(name)?.size === 0) subscriptions.delete(name);
-      }
-      throw error;
-    }
+    this.emit('end');
   }
 
   /** The open connection, opening it (and taking its slot) on first use. */
@@ -195,6 +307,7 @@ export class Subscriber {
       onEvent: (event, error) => {
         this.#onEvent?.(event, error);
         if (event === 'end' && client === this.#client && !this.#closed) void this.#replace();
+        else if (event !== 'end') this.#emitEvent(event, error);
       },
     });
     await connectWithin(client, this.#settings);
@@ -207,6 +320,7 @@ export class Subscriber {
   async #replace(): Promise<void> {
     this.#client = undefined;
     this.#onEvent?.('reconnecting');
+    this.#emitEvent('reconnecting');
     const resubscribed = await retryWithBackoff(
       () => this.#resubscribe(),
       this.#settings,
@@ -225,19 +339,40 @@ export class Subscriber {
     }
   }
 
-  /** A new connection, subscribed to every channel and pattern; `false` when closed meanwhile. */
+  /**
+   * A new connection, subscribed to every channel, pattern and (but in cluster mode, where the
+   * cluster client keeps them) shard channel; `false` when closed meanwhile.
+   */
   async #resubscribe(): Promise<boolean> {
     const client = await this.#open();
     if (this.#closed) {
       client.destroy();
       return false;
     }
-    for (const [channel, listeners] of this.#subscriptions.channels) {
-      for (const listener of listeners) await client.subscribe(channel, listener);
-    }
-    for (const [pattern, listeners] of this.#subscriptions.patterns) {
-      for (const listener of listeners) await client.pSubscribe(pattern, listener);
+    const kinds: Kind[] = this.#sharded ? ['channels', 'patterns'] : ['channels', 'patterns', 'shards'];
+    for (const kind of kinds) {
+      for (const [name, listeners] of this.#subscriptions[kind]) {
+        for (const [listener, buffers] of listeners) await client[METHODS[kind][0]](name, listener, buffers);
+      }
     }
     return true;
+  }
+
+  /** Passes a connection's event on, as node-redis's client emits it; an `error` only to a listener. */
+  #emitEvent(event: Exclude<ConnectionEventName, 'end'>, error?: unknown): void {
+    if (event === 'error') {
+      if (this.listenerCount('error') > 0) this.emit('error', error);
+    } else {
+      this.emit(event);
+    }
+  }
+}
+
+/** Drops `listener` (or every listener) of each name, and the names left without one. */
+function forget(subscriptions: Subscriptions, names: readonly string[], listener?: PubSubListener<boolean>): void {
+  for (const name of names) {
+    const listeners = subscriptions.get(name);
+    if (listener) listeners?.delete(listener);
+    if (!listener || listeners?.size === 0) subscriptions.delete(name);
   }
 }

@@ -1,9 +1,12 @@
+import type { RedisClientOptions } from 'redis';
 import type { ClusterNodeStats } from './cluster.js';
 import type { ConnectionEventName, ConnectionRole, StringClient } from './connection.js';
+import type { DuplicateClient } from './duplicates.js';
 import type { Lease, LeaseEvents, LeaseOptions, LeaseStats } from './leases.js';
 import type { Logger } from './logger.js';
 import type { CommonAppSettings } from './settings.js';
 import type { SharedState } from './shared-connection.js';
+import type { ShardedPubSub } from './subscriber.js';
 import type { Target } from './target.js';
 
 /** The figures a topology knows: `redisPool.stats()` but for the subscriber and reconnects, which the pool counts. */
@@ -53,6 +56,8 @@ export interface Topology {
   lease<T>(use: (lease: Lease) => Promise<T> | T, options: LeaseOptions): Promise<T>;
   /** Where the subscriber connects: read at each (re)connect. */
   readonly subscriberTarget: Target;
+  /** Where the subscriber's shard channels go instead of its connection: the cluster client, in cluster mode. */
+  readonly shardedPubSub: ShardedPubSub | undefined;
   /**
    * Takes a slot for the subscriber's connection: in the one `REDIS_MAX_CONNECTIONS` budget, in
    * line with lease callers, on a single server; counted apart from the nodes' budgets in a cluster.
@@ -60,6 +65,11 @@ export interface Topology {
   reserveSlot(): Promise<void>;
   /** Gives the subscriber's slot back. */
   giveSlot(): void;
+  /**
+   * What `duplicate()` on the client makes, not yet connected: a dedicated client with the
+   * pool's settings (and `receiver`'s command options), to where the pool's connections go now.
+   */
+  duplicate(receiver: object, overrides: RedisClientOptions | undefined): DuplicateClient;
   stats(): TopologyStats;
   /** The pool's ticker: watchdogs, health checks, housekeeping. */
   tick(): void;

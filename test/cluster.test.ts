@@ -145,7 +145,7 @@ describe('cluster mode', () => {
     assert.ok(messages.includes('second') && messages.includes('pattern second'), messages.join(', '));
     assert.equal(subscriber.reconnects, 1);
     const stats = pool.stats();
-    assert.deepEqual(stats.subscriber, { open: true, channels: 1, patterns: 1 });
+    assert.deepEqual(stats.subscriber, { open: true, channels: 1, patterns: 1, shards: 0 });
     const nodes = Object.values(stats.nodes ?? {});
     const nodeSockets = nodes.reduce((total, node) => total + node.total + 1, 0);
     assert.equal(stats.total, nodeSockets + 1, 'total: each node’s shared connection and leases, and the subscriber');
@@ -203,6 +203,36 @@ describe('cluster mode', () => {
     const figures = stats.nodes[`127.0.0.1:${owner.port}`];
     assert.ok(figures && figures.hits + figures.misses >= 1 && figures.idle >= 1, JSON.stringify(figures));
     assert.equal(stats.shared.state, 'ready');
+  });
+
+  test('sSubscribe goes to the shard channel’s owner, Buffers byte for byte, and follows the slot when it moves', async () => {
+    const client = await pool.getClient();
+    const subscriber = await pool.subscriber();
+    const channel = 'shard-news';
+    const slot = calculateSlot(channel);
+    const payload = Buffer.from([0, 1, 2, 0xff, 0xfe, 0xc3, 0x28]);
+    const received: Buffer[] = [];
+    await subscriber.sSubscribe(channel, (message: Buffer) => received.push(message), true);
+    assert.equal(pool.stats().subscriber.shards, 1);
+    const deliver = async (count: number) => {
+      for (let i = 0; i < 100 && received.length < count; i++) {
+        await client.sPublish(channel, payload);
+        await sleep(50);
+      }
+      assert.ok(received.length >= count, `${received.length} of ${count} messages`);
+    };
+    await deliver(1);
+    assert.deepEqual(received[0], payload);
+
+    const from = await cluster.masterOf(slot);
+    let to = from;
+    for (let other = 0; to === from; other += 1000) to = await cluster.masterOf(other);
+    await cluster.migrateSlot(slot, to);
+    received.length = 0;
+    await deliver(1);
+    assert.deepEqual(received[0], payload, 'delivered by the new owner');
+    await subscriber.sUnsubscribe(channel);
+    assert.equal(pool.stats().subscriber.shards, 0);
   });
 
   test('a slot migration under load (ASK, then MOVED) is invisible to callers', async () => {

@@ -9,7 +9,6 @@ import { inspect } from 'node:util';
 import { createClient } from 'redis';
 import type { StringClient } from '../src/connection.js';
 import {
-  ClientUsageError,
   CommandTimeoutError,
   ConnectError,
   ConnectionRefusedError,
@@ -489,24 +488,6 @@ describe('closing', () => {
     await assert.rejects(client.ping(), PoolClosedError);
     assert.deepEqual(await connectionsNamed(file.observer, 'close-while-opening:'), []);
   });
-});
-
-test('the shared client refuses lifecycle calls that would end it for everyone', async () => {
-  const pool = new RedisPool({ logger: silent });
-  try {
-    const client = await pool.getClient(settingsFor(file.server.url));
-    for (const call of [() => client.close(), () => client.destroy(), () => client.quit(), () => client.connect()]) {
-      assert.throws(call, (error) => {
-        assert.ok(error instanceof ClientUsageError);
-        assert.equal(error.code, 'REDIS_POOL_CLIENT_MISUSE');
-        assert.match(error.message, /redisPool\.close\(\)/);
-        return true;
-      });
-    }
-    assert.equal(await client.ping(), 'PONG');
-  } finally {
-    pool.destroy();
-  }
 });
 
 test('getRedisClient() and closeRedisPool() use the process-wide redisPool', async () => {

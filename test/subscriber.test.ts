@@ -117,7 +117,7 @@ test('the subscriber connection counts against REDIS_MAX_CONNECTIONS and gives i
       pool.withConnection((client) => client.ping()),
       AcquireTimeoutError,
     );
-    subscriber.close();
+    await subscriber.close();
     assert.equal(pool.stats().total, 1);
     assert.equal(await pool.withConnection((client) => client.ping()), 'PONG');
     await assert.rejects(
