@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AcquireTimeoutError, createLogger, RedisPool } from '../src/index.js';
+import { AcquireTimeoutError, closeRedisPool, createLogger, getRedisClient, RedisPool } from '../src/index.js';
 import { startFaultProxy } from '../src/testing/index.js';
 import { connectionsNamed, serverForFile, settingsFor, silent } from './helpers.js';
 
@@ -209,15 +209,14 @@ describe('client.duplicate() gives a dedicated connection the pool knows about',
     }
   });
 
-  test('closing the pool closes the duplicates still open: none is left at the server', async () => {
-    const pool = new RedisPool({ logger: silent });
-    const client = await pool.getClient(settingsFor(file.server.url, { serviceName: 'forgotten' }));
+  test('closeRedisPool() closes the duplicates still open: none is left at the server', async () => {
+    const client = await getRedisClient(settingsFor(file.server.url, { serviceName: 'forgotten' }));
     const duplicate = client.duplicate();
     await duplicate.connect();
     const view = client.withTypeMapping({}).duplicate();
     await view.connect();
     assert.equal((await connectionsNamed(file.observer, 'forgotten:duplicate:')).length, 2);
-    await pool.close();
+    await closeRedisPool();
     assert.equal(duplicate.isOpen, false);
     assert.equal(view.isOpen, false);
     await until(async () => (await connectionsNamed(file.observer, 'forgotten:')).length === 0, 'no connection left');
