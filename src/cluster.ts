@@ -38,6 +38,7 @@ import {
 } from './leases.js';
 import type { Logger } from './logger.js';
 import { killableSocket, layerClusterCommands, pendingCount } from './node-redis.js';
+import { pingWithin, type TopologyHealth } from './readiness.js';
 import type { CommonAppSettings, NodeAddress } from './settings.js';
 import type { ShardedPubSub } from './subscriber.js';
 import { Target } from './target.js';
@@ -189,6 +190,26 @@ export class ClusterTopology implements Topology {
       shared: { state: ready ? 'ready' : 'reconnecting', inFlight: sum((node) => node.shared.inFlight), held: 0 },
       nodes,
     };
+  }
+
+  /**
+   * Every primary PINGed on its node connection, at once: up when all answer, degraded when some
+   * do, down when none does. The latency is the slowest answer.
+   */
+  async health(timeoutMs: number): Promise<TopologyHealth> {
+    const primaries = await Promise.all(
+      this.#masters().map(async (master) => {
+        const address = `${master.host}:${master.port}`;
+        if (!master.client?.isReady) return { address, status: 'down' as const, error: 'not connected' };
+        const ping = await pingWithin(master.client, timeoutMs);
+        return 'error' in ping
+          ? { address, status: 'down' as const, error: ping.error }
+          : { address, status: 'up' as const, latencyMs: ping.latencyMs };
+      }),
+    );
+    const up = primaries.flatMap((primary) => (primary.status === 'up' ? [primary.latencyMs] : []));
+    const status = up.length === 0 ? 'down' : up.length === primaries.length ? 'up' : 'degraded';
+    return { status, latencyMs: up.length > 0 ? Math.max(...up) : undefined, details: { primaries } };
   }
 
   tick(): void {

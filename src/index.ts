@@ -40,6 +40,7 @@ export {
   type RedisPoolOptions,
   redisPool,
 } from './pool.js';
+export type { HealthReport, HealthStatus, PoolMode } from './readiness.js';
 export { redactUrl, Secret } from './secret.js';
 export {
   CommonAppSettings,
@@ -51,4 +52,5 @@ export {
   type SettingsInput,
 } from './settings.js';
 export type { SharedState } from './shared-connection.js';
+export type { CloseOnSignalsOptions } from './shutdown.js';
 export { type MessageListener, type PubSubListener, Subscriber, type SubscriberEvents } from './subscriber.js';

@@ -4,12 +4,14 @@ import { ClusterTopology } from './cluster.js';
 import type { ConnectionEventName, ConnectionRole, RedisPoolClient, StringClient } from './connection.js';
 import { beforeDeadline } from './deadline.js';
 import { Duplicates } from './duplicates.js';
-import { type AcquireTimeoutError, PoolClosedError, SettingsConflictError } from './errors.js';
+import { type AcquireTimeoutError, ClientUsageError, PoolClosedError, SettingsConflictError } from './errors.js';
 import { TICKS_PER_TIMEOUT } from './health.js';
 import { EMPTY_LEASE_STATS, type LeakReport, type Lease, type LeaseOptions } from './leases.js';
 import { createLogger, type Logger } from './logger.js';
+import type { HealthReport, TopologyHealth } from './readiness.js';
 import { SentinelTopology } from './sentinel.js';
 import { CommonAppSettings, type SettingsInput } from './settings.js';
+import { type CloseOnSignalsOptions, closeOnSignals } from './shutdown.js';
 import { StandaloneTopology } from './standalone.js';
 import { Subscriber } from './subscriber.js';
 import type { Topology, TopologyContext, TopologyStats } from './topology.js';
@@ -174,6 +176,10 @@ class OpenPool {
     };
   }
 
+  health(timeoutMs: number): Promise<TopologyHealth> {
+    return this.#topology.health(timeoutMs);
+  }
+
   async close(timeoutMs: number | undefined): Promise<void> {
     try {
       // The connections callers hold close gracefully too: a library's last commands (an
@@ -189,7 +195,7 @@ class OpenPool {
 
   destroy(): void {
     clearInterval(this.#ticker);
-    this.#subscriber?.close();
+    this.#subscriber?.destroy();
     this.#duplicates.destroyAll();
     this.#topology.destroy();
   }
@@ -310,6 +316,66 @@ export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEve
   /** A snapshot of the pool's connections and counters; all zero while closed. */
   stats(): PoolStats {
     return this.#open?.stats() ?? CLOSED_STATS;
+  }
+
+  /**
+   * Opt-in graceful shutdown: on SIGTERM or SIGINT (or `options.signals`), closes the pool with
+   * `close({ timeoutMs })`, then lets the process exit once nothing else keeps it alive; with
+   * `exit: true` it exits, with code 128 + the signal's number. Other listeners of those signals
+   * still run. Returns a function that removes the listeners.
+   *
+   * @example
+   * redisPool.closeOnSignals({ timeoutMs: 5000 });
+   */
+  closeOnSignals(options?: CloseOnSignalsOptions): () => void {
+    return closeOnSignals(
+      this,
+      (error) =>
+        (this.#logger ?? createLogger('info')).error({ err: error }, 'Closing the Redis pool on a signal failed'),
+      options,
+    );
+  }
+
+  /**
+   * For a Kubernetes readiness probe (not liveness: a Redis outage is no reason to restart the
+   * service, and the pool reconnects by itself). PINGs what serves the pool's commands, within
+   * `timeoutMs` (default 1 s): `up` when it answers; `degraded` when commands are held (the
+   * offline queue, a failover) or callers wait for a lease, or in cluster mode when some primaries
+   * answer; `down` when nothing answers, or the pool is closed. In sentinel mode the details name
+   * the primary; in cluster mode every primary, with a status each. Never rejects, and never
+   * opens a connection.
+   *
+   * @throws {ClientUsageError} when `timeoutMs` is not a positive number.
+   * @example
+   * app.get('/healthz/ready', async (_req, res) => {
+   *   const health = await redisPool.health();
+   *   res.status(health.status === 'down' ? 503 : 200).json(health);
+   * });
+   */
+  async health({ timeoutMs = 1000 }: { timeoutMs?: number } = {}): Promise<HealthReport> {
+    if (!(typeof timeoutMs === 'number' && timeoutMs > 0 && timeoutMs <= 2_147_483_647)) {
+      throw new ClientUsageError(
+        `health({ timeoutMs }) needs a number of ms from 1 to 2147483647, not ${String(timeoutMs)}`,
+      );
+    }
+    const checkedAt = new Date().toISOString();
+    const settings = this.#settings;
+    const mode = settings?.redisClusterNodes
+      ? 'cluster'
+      : settings?.redisSentinels
+        ? 'sentinel'
+        : settings && 'standalone';
+    const open = this.#closing ? undefined : this.#open;
+    if (!open) {
+      const reason = this.#opening ? 'the pool is opening' : 'the pool is closed';
+      return { status: 'down', latencyMs: undefined, checkedAt, mode, details: { reason } };
+    }
+    try {
+      return { ...(await open.health(timeoutMs)), checkedAt, mode };
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      return { status: 'down', latencyMs: undefined, checkedAt, mode, details: { reason } };
+    }
   }
 
   /**

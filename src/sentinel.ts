@@ -203,6 +203,7 @@ class SentinelWatch {
  * idle leases are closed and no lease is lent; then every connection moves to the new primary.
  */
 export class SentinelTopology extends StandaloneTopology {
+  protected override readonly addressRole = 'primary';
   readonly #watch: SentinelWatch;
   /** Asks the sentinels again if a failover that began has not ended within `REDIS_OFFLINE_QUEUE_TIMEOUT`. */
   #failoverDeadline: NodeJS.Timeout | undefined;

@@ -147,6 +147,11 @@ export class SharedConnection {
     return this.#offline.size;
   }
 
+  /** Whether commands are held for a failover in progress (`park()`). */
+  get parked(): boolean {
+    return this.#parked;
+  }
+
   get state(): SharedState {
     if (this.#closed) return 'closed';
     return this.#client.isReady ? 'ready' : 'reconnecting';

@@ -2,6 +2,7 @@ import type { RedisClientOptions } from 'redis';
 import { ConnectionBudget } from './budget.js';
 import { createDuplicate, type StringClient } from './connection.js';
 import { type Lease, type LeaseOptions, LeasePool } from './leases.js';
+import { pingWithin, type TopologyHealth } from './readiness.js';
 import { SharedConnection } from './shared-connection.js';
 import { Target } from './target.js';
 import type { Topology, TopologyContext, TopologyStats } from './topology.js';
@@ -82,6 +83,33 @@ export class StandaloneTopology implements Topology {
       shared: { state: this.shared.state, inFlight: this.shared.inFlight, held: this.shared.held },
     };
   }
+
+  /**
+   * Up when the shared connection answers a PING; degraded when it answers but commands are held
+   * or callers wait for a lease, or when it is down but commands are held (the offline queue, a
+   * failover) for it to come back; down otherwise.
+   */
+  async health(timeoutMs: number): Promise<TopologyHealth> {
+    const held = this.shared.held;
+    const waiting = this.leases.stats().pending;
+    const address = this.target.address();
+    const details = {
+      [this.addressRole]: address ? `${address.host}:${address.port}` : this.context.settings.redisUrl,
+      shared: this.shared.state,
+      held,
+      waiting,
+    };
+    if (this.shared.state !== 'ready') {
+      const holding = held > 0 || this.shared.parked;
+      return { status: holding ? 'degraded' : 'down', latencyMs: undefined, details };
+    }
+    const ping = await pingWithin(this.shared.client, timeoutMs);
+    if ('error' in ping) return { status: 'down', latencyMs: undefined, details: { ...details, error: ping.error } };
+    return { status: held > 0 || waiting > 0 ? 'degraded' : 'up', latencyMs: ping.latencyMs, details };
+  }
+
+  /** What the address is called in `health()`'s details. */
+  protected readonly addressRole: string = 'address';
 
   tick(): void {
     this.shared.tick();

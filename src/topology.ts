@@ -4,6 +4,7 @@ import type { ConnectionEventName, ConnectionRole, StringClient } from './connec
 import type { DuplicateClient } from './duplicates.js';
 import type { Lease, LeaseEvents, LeaseOptions, LeaseStats } from './leases.js';
 import type { Logger } from './logger.js';
+import type { TopologyHealth } from './readiness.js';
 import type { CommonAppSettings } from './settings.js';
 import type { SharedState } from './shared-connection.js';
 import type { ShardedPubSub } from './subscriber.js';
@@ -71,6 +72,8 @@ export interface Topology {
    */
   duplicate(receiver: object, overrides: RedisClientOptions | undefined): DuplicateClient;
   stats(): TopologyStats;
+  /** PINGs what serves the pool's commands, each within `timeoutMs`; never rejects. */
+  health(timeoutMs: number): Promise<TopologyHealth>;
   /** The pool's ticker: watchdogs, health checks, housekeeping. */
   tick(): void;
   /** Graceful: refuses new commands, lets outstanding ones finish (up to `timeoutMs`), then closes. */

@@ -298,4 +298,40 @@ describe('cluster mode', () => {
     assert.equal(value, 2, 'the promoted replica has the write, and takes new ones');
     await killed.from.restart();
   });
+
+  test('health() names every primary with a status: degraded while one is dead, up once its replica took over', async () => {
+    const client = await pool.getClient();
+    const healthy = await pool.health();
+    assert.equal(healthy.mode, 'cluster');
+    assert.equal(healthy.status, 'up', JSON.stringify(healthy));
+    const primaries = healthy.details.primaries as { address: string; status: string }[];
+    assert.equal(primaries.length, 3);
+    assert.ok(primaries.every((primary) => primary.status === 'up'));
+
+    const key = 'health-key';
+    const victim = await cluster.masterOf(calculateSlot(key));
+    const killing = cluster.killMaster(calculateSlot(key));
+    let degraded: Awaited<ReturnType<typeof pool.health>> | undefined;
+    for (let i = 0; i < 100 && !degraded; i++) {
+      const health = await pool.health({ timeoutMs: 300 });
+      if (health.status === 'degraded') degraded = health;
+      else await sleep(20);
+    }
+    assert.ok(degraded, 'degraded while a primary is dead');
+    const statuses = degraded.details.primaries as { address: string; status: string }[];
+    assert.deepEqual(
+      statuses.filter((primary) => primary.status === 'down').map((primary) => primary.address),
+      [`127.0.0.1:${victim.port}`],
+    );
+    const killed = await killing;
+    // node-redis learns the new layout from a command that meets it.
+    for (let i = 0; i < 100 && (await client.incr(key).catch(() => undefined)) === undefined; i++) await sleep(100);
+    let status = '';
+    for (let i = 0; i < 100 && status !== 'up'; i++) {
+      status = (await pool.health()).status;
+      if (status !== 'up') await sleep(100);
+    }
+    assert.equal(status, 'up', 'up again once the replica is the primary');
+    await killed.from.restart();
+  });
 });

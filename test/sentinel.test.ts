@@ -196,6 +196,41 @@ describe('sentinel mode', () => {
     }
   });
 
+  test('health() names the primary, is degraded while a failover holds commands, and names the new one after', async () => {
+    const pool = new RedisPool<true>({ logger: silent });
+    try {
+      const client = await pool.getClient(sentinelSettings(group, 'sentinel-health'));
+      const address = (server: { url: string }) => `127.0.0.1:${new URL(server.url).port}`;
+      const before = await pool.health();
+      assert.deepEqual([before.status, before.mode], ['up', 'sentinel']);
+      assert.equal(before.details.primary, address(await group.master()));
+
+      // Asked every few ms through the failover, with a command sent each time, so held ones show.
+      const seen = new Set<string>();
+      let polling = true;
+      const poller = (async () => {
+        while (polling) {
+          client.get('health-probe').catch(() => undefined);
+          seen.add((await pool.health({ timeoutMs: 300 })).status);
+          await sleep(10);
+        }
+      })();
+      const { to } = await group.failover();
+      let after = await pool.health();
+      for (let i = 0; i < 100 && (after.status !== 'up' || after.details.primary !== address(to)); i++) {
+        await sleep(50);
+        after = await pool.health();
+      }
+      polling = false;
+      await poller;
+      assert.equal(after.status, 'up', JSON.stringify(after));
+      assert.equal(after.details.primary, address(to));
+      assert.ok(seen.has('degraded'), `statuses seen during the failover: ${[...seen].join(', ')}`);
+    } finally {
+      await pool.close();
+    }
+  });
+
   test('SIGKILL of the primary: the pool recovers on the promoted replica, and leases and the subscriber follow', async () => {
     const pool = new RedisPool<true>({ logger: silent });
     try {
