@@ -38,6 +38,8 @@ export interface LeakReport {
 export interface LeaseEvents extends Pick<ConnectionHooks, 'onEvent'> {
   onAcquireTimeout(error: AcquireTimeoutError): void;
   onLeak(report: LeakReport): void;
+  /** A lease's wait for its connection (`wait`, when lent) or its use of it (`use`, when back), in ms. */
+  onLeaseTime?(kind: 'wait' | 'use', ms: number): void;
 }
 
 /** The lease pool's own counters, part of `redisPool.stats()`. */
@@ -159,7 +161,10 @@ export class LeasePool {
    * `options.signal` aborts (the connection is then closed, its replies unread).
    */
   async run<T>(use: (lease: Lease) => Promise<T> | T, options: LeaseOptions = {}): Promise<T> {
+    const asked = performance.now();
     const lease = this.#tryAcquire() ?? (await this.#acquire(options));
+    const { connection } = lease;
+    this.#events.onLeaseTime?.('wait', connection.leasedAt - asked);
     let abandoned = false;
     try {
       const { signal } = options;
@@ -171,6 +176,7 @@ export class LeasePool {
       });
     } finally {
       const restoring = this.#release(lease, abandoned);
+      this.#events.onLeaseTime?.('use', connection.lastUsedAt - connection.leasedAt);
       if (restoring) await restoring;
     }
   }

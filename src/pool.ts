@@ -1,4 +1,6 @@
 import { EventEmitter } from 'node:events';
+import type { MeterProvider } from '@opentelemetry/api';
+import type { Registry } from 'prom-client';
 import type { RedisClientOptions } from 'redis';
 import { ClusterTopology } from './cluster.js';
 import type { ConnectionEventName, ConnectionRole, RedisPoolClient, StringClient } from './connection.js';
@@ -6,8 +8,9 @@ import { beforeDeadline } from './deadline.js';
 import { Duplicates } from './duplicates.js';
 import { type AcquireTimeoutError, ClientUsageError, PoolClosedError, SettingsConflictError } from './errors.js';
 import { TICKS_PER_TIMEOUT } from './health.js';
-import { EMPTY_LEASE_STATS, type LeakReport, type Lease, type LeaseOptions } from './leases.js';
+import { EMPTY_LEASE_STATS, type LeakReport, type Lease, type LeaseEvents, type LeaseOptions } from './leases.js';
 import { createLogger, type Logger } from './logger.js';
+import { figuresOf, instrumentOpenTelemetry, type MetricsSource, registerPrometheus } from './metrics.js';
 import type { HealthReport, TopologyHealth } from './readiness.js';
 import { SentinelTopology } from './sentinel.js';
 import { CommonAppSettings, type SettingsInput } from './settings.js';
@@ -87,8 +90,13 @@ class OpenPool {
   readonly #readies = new Map<ConnectionRole, number>();
 
   /** Opens the topology the settings choose; on failure nothing is left open. */
-  static async open(settings: CommonAppSettings, logger: Logger, events: EventEmitter<PoolEvents>): Promise<OpenPool> {
-    const pool = new OpenPool(settings, logger, events);
+  static async open(
+    settings: CommonAppSettings,
+    logger: Logger,
+    events: EventEmitter<PoolEvents>,
+    onLeaseTime: LeaseEvents['onLeaseTime'],
+  ): Promise<OpenPool> {
+    const pool = new OpenPool(settings, logger, events, onLeaseTime);
     try {
       await pool.#topology.open();
     } catch (error) {
@@ -100,7 +108,12 @@ class OpenPool {
     return pool;
   }
 
-  private constructor(settings: CommonAppSettings, logger: Logger, events: EventEmitter<PoolEvents>) {
+  private constructor(
+    settings: CommonAppSettings,
+    logger: Logger,
+    events: EventEmitter<PoolEvents>,
+    onLeaseTime: LeaseEvents['onLeaseTime'],
+  ) {
     this.settings = settings;
     this.logger = logger;
     this.#events = events;
@@ -118,6 +131,7 @@ class OpenPool {
           );
           events.emit('leak', report);
         },
+        onLeaseTime,
       },
       onMoved: () => this.#subscriber?.moveOn(),
     };
@@ -236,6 +250,7 @@ class OpenPool {
  */
 export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEvents> {
   readonly #logger: Logger | undefined;
+  readonly #leaseTimeListeners: ((kind: 'wait' | 'use', seconds: number) => void)[] = [];
   #settings: CommonAppSettings | undefined;
   #open: OpenPool | undefined;
   #opening: Promise<OpenPool> | undefined;
@@ -246,6 +261,64 @@ export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEve
   constructor(options: RedisPoolOptions = {}) {
     super();
     this.#logger = options.logger;
+  }
+
+  /**
+   * Reports the pool's connections through OpenTelemetry, with the semantic conventions' names:
+   * `db.client.connection.count` (state `idle` or `used`), `.max`, `.idle.min`,
+   * `.pending_requests`, `.timeouts`, and the histograms `.wait_time` and `.use_time` in
+   * seconds, each with `db.client.connection.pool.name` (`poolName`, or `SERVICE_NAME`). The
+   * gauges are read at collect time. Uses `meterProvider`, or `@opentelemetry/api`'s global one
+   * (an optional peer). node-redis's own metrics (`OpenTelemetry.init` from 'redis': command
+   * durations, connections, resiliency) complement these, and measure the pool's commands too.
+   *
+   * @throws {ClientUsageError} when neither `meterProvider` nor `@opentelemetry/api` is there.
+   */
+  async enableOpenTelemetry(options: { meterProvider?: MeterProvider; poolName?: string } = {}): Promise<void> {
+    const provider =
+      options.meterProvider ??
+      (
+        await import('@opentelemetry/api').catch((cause: unknown) => {
+          throw new ClientUsageError(
+            'enableOpenTelemetry() needs a meterProvider, or @opentelemetry/api installed (npm install @opentelemetry/api)',
+            { cause },
+          );
+        })
+      ).metrics.getMeterProvider();
+    instrumentOpenTelemetry(provider, this.#metricsSource(options.poolName));
+  }
+
+  /**
+   * Registers the pool's figures in a prom-client `registry` (prom-client is an optional peer):
+   * `db_client_connection_count{state}`, `…_max`, `…_idle_min`, `…_pending_requests`,
+   * `…_timeouts_total`, and the histograms `…_wait_time_seconds` and `…_use_time_seconds`, each
+   * labelled `pool_name` (`poolName`, or `SERVICE_NAME`). The gauges are read at scrape time.
+   *
+   * @throws {ClientUsageError} when prom-client is not installed.
+   * @example
+   * import { register } from 'prom-client';
+   * await redisPool.registerPrometheus(register);
+   */
+  async registerPrometheus(registry: Registry, options: { poolName?: string } = {}): Promise<void> {
+    await registerPrometheus(registry, this.#metricsSource(options.poolName)).catch((cause: unknown) => {
+      if ((cause as { code?: unknown }).code !== 'ERR_MODULE_NOT_FOUND') throw cause;
+      throw new ClientUsageError('registerPrometheus() needs prom-client installed (npm install prom-client)', {
+        cause,
+      });
+    });
+  }
+
+  #metricsSource(poolName: string | undefined): MetricsSource {
+    return {
+      figures: () => {
+        const open = this.#closing ? undefined : this.#open;
+        return open && figuresOf(open.stats(), open.settings.redisMinIdleConnections);
+      },
+      poolName: () => poolName ?? this.#settings?.serviceName ?? 'redis-pool',
+      onLeaseTime: (listener) => {
+        this.#leaseTimeListeners.push(listener);
+      },
+    };
   }
 
   /** The settings of the open (or opening) pool; `undefined` while closed. */
@@ -441,7 +514,9 @@ export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEve
     const generation = this.#generation;
     const logger = this.#logger ?? createLogger(settings.logLevel);
     try {
-      const open = await OpenPool.open(settings, logger, this);
+      const open = await OpenPool.open(settings, logger, this, (kind, ms) => {
+        for (const listener of this.#leaseTimeListeners) listener(kind, ms / 1000);
+      });
       if (generation !== this.#generation) {
         open.destroy();
         throw new PoolClosedError('The Redis pool was destroyed while it was opening');

@@ -1,0 +1,157 @@
+import type { MeterProvider } from '@opentelemetry/api';
+import type { Registry } from 'prom-client';
+import type { PoolStats } from './pool.js';
+
+/** The pool-level figures both exporters give, read from `stats()` when they collect. */
+export interface PoolFigures {
+  idle: number;
+  /** Every other connection: the shared one, the subscriber, duplicates, leased and opening ones. */
+  used: number;
+  max: number;
+  idleMin: number;
+  pending: number;
+  timeouts: number;
+}
+
+/** What the exporters read: the figures (none while the pool is closed), and each lease's times. */
+export interface MetricsSource {
+  figures(): PoolFigures | undefined;
+  poolName(): string;
+  /** Calls `listener` with each lease's wait and use, in seconds. */
+  onLeaseTime(listener: (kind: 'wait' | 'use', seconds: number) => void): void;
+}
+
+/** The figures in `stats`, with `REDIS_MIN_IDLE_CONNECTIONS`. */
+export function figuresOf(stats: PoolStats, idleMin: number): PoolFigures {
+  return {
+    idle: stats.idle,
+    used: stats.total - stats.idle,
+    max: stats.max,
+    idleMin,
+    pending: stats.pending,
+    timeouts: stats.timeouts,
+  };
+}
+
+/** Histogram buckets for connection wait and use times, in seconds: 0.5 ms to 10 s. */
+const TIME_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * The OpenTelemetry instruments of the semantic conventions for database client connection
+ * pools, each with `db.client.connection.pool.name`. The gauges are observed at collect time, so
+ * they cost nothing between collections; the two histograms record once per lease.
+ */
+export function instrumentOpenTelemetry(provider: MeterProvider, source: MetricsSource): void {
+  const meter = provider.getMeter('@refactorizado/redis-pool');
+  const connections = { unit: '{connection}' };
+  const count = meter.createObservableUpDownCounter('db.client.connection.count', {
+    ...connections,
+    description: 'Connections the pool holds, by state (idle or used)',
+  });
+  const max = meter.createObservableUpDownCounter('db.client.connection.max', {
+    ...connections,
+    description: 'The most connections the pool may hold (REDIS_MAX_CONNECTIONS)',
+  });
+  const idleMin = meter.createObservableUpDownCounter('db.client.connection.idle.min', {
+    ...connections,
+    description: 'The idle connections the pool keeps (REDIS_MIN_IDLE_CONNECTIONS)',
+  });
+  const pending = meter.createObservableUpDownCounter('db.client.connection.pending_requests', {
+    unit: '{request}',
+    description: 'Callers waiting for a connection',
+  });
+  const timeouts = meter.createObservableCounter('db.client.connection.timeouts', {
+    unit: '{timeout}',
+    description: 'Waits for a connection that ran out of time (AcquireTimeoutError)',
+  });
+  meter.addBatchObservableCallback(
+    (result) => {
+      const figures = source.figures();
+      if (!figures) return;
+      const pool = { 'db.client.connection.pool.name': source.poolName() };
+      result.observe(count, figures.idle, { ...pool, 'db.client.connection.state': 'idle' });
+      result.observe(count, figures.used, { ...pool, 'db.client.connection.state': 'used' });
+      result.observe(max, figures.max, pool);
+      result.observe(idleMin, figures.idleMin, pool);
+      result.observe(pending, figures.pending, pool);
+      result.observe(timeouts, figures.timeouts, pool);
+    },
+    [count, max, idleMin, pending, timeouts],
+  );
+  const times = {
+    wait: meter.createHistogram('db.client.connection.wait_time', {
+      unit: 's',
+      description: 'The time it took to obtain a connection from the pool',
+      advice: { explicitBucketBoundaries: TIME_BUCKETS },
+    }),
+    use: meter.createHistogram('db.client.connection.use_time', {
+      unit: 's',
+      description: 'The time between borrowing a connection and returning it',
+      advice: { explicitBucketBoundaries: TIME_BUCKETS },
+    }),
+  };
+  source.onLeaseTime((kind, seconds) =>
+    times[kind].record(seconds, { 'db.client.connection.pool.name': source.poolName() }),
+  );
+}
+
+/**
+ * The same figures in `registry`, with Prometheus-style names: `db_client_connection_count`
+ * (label `state`), `…_max`, `…_idle_min`, `…_pending_requests`, `…_timeouts_total`, and the
+ * histograms `…_wait_time_seconds` and `…_use_time_seconds`, each labelled `pool_name`. The gauges
+ * are read when the registry is scraped.
+ */
+export async function registerPrometheus(registry: Registry, source: MetricsSource): Promise<void> {
+  const { Counter, Gauge, Histogram } = await import('prom-client');
+  const registers = [registry];
+  const gauge = (name: string, help: string, pick: (figures: PoolFigures) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['pool_name'],
+      registers,
+      collect() {
+        this.reset();
+        const figures = source.figures();
+        if (figures) this.set({ pool_name: source.poolName() }, pick(figures));
+      },
+    });
+  new Gauge({
+    name: 'db_client_connection_count',
+    help: 'Connections the pool holds, by state (idle or used)',
+    labelNames: ['pool_name', 'state'],
+    registers,
+    collect() {
+      this.reset();
+      const figures = source.figures();
+      if (!figures) return;
+      this.set({ pool_name: source.poolName(), state: 'idle' }, figures.idle);
+      this.set({ pool_name: source.poolName(), state: 'used' }, figures.used);
+    },
+  });
+  gauge('db_client_connection_max', 'The most connections the pool may hold (REDIS_MAX_CONNECTIONS)', (f) => f.max);
+  gauge(
+    'db_client_connection_idle_min',
+    'The idle connections the pool keeps (REDIS_MIN_IDLE_CONNECTIONS)',
+    (f) => f.idleMin,
+  );
+  gauge('db_client_connection_pending_requests', 'Callers waiting for a connection', (f) => f.pending);
+  new Counter({
+    name: 'db_client_connection_timeouts_total',
+    help: 'Waits for a connection that ran out of time (AcquireTimeoutError)',
+    labelNames: ['pool_name'],
+    registers,
+    collect() {
+      this.reset();
+      const figures = source.figures();
+      if (figures) this.inc({ pool_name: source.poolName() }, figures.timeouts);
+    },
+  });
+  const histogram = (name: string, help: string) =>
+    new Histogram({ name, help, labelNames: ['pool_name'], buckets: TIME_BUCKETS, registers });
+  const times = {
+    wait: histogram('db_client_connection_wait_time_seconds', 'The time it took to obtain a connection from the pool'),
+    use: histogram('db_client_connection_use_time_seconds', 'The time between borrowing a connection and returning it'),
+  };
+  source.onLeaseTime((kind, seconds) => times[kind].observe({ pool_name: source.poolName() }, seconds));
+}
