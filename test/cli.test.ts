@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { createClient } from 'redis';
+import { CommonAppSettings, createLogger, RedisPool } from '../src/index.js';
 import { type RedisServer, startRedisServer } from '../src/testing/index.js';
 
 const cli = fileURLToPath(new URL('../src/bin.ts', import.meta.url));
@@ -76,4 +78,85 @@ test('unknown commands and flags exit 2 with the usage', () => {
   }
   const version = run(['--version'], base());
   assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
+});
+
+test('check warns of a server that evicts keys and of maxclients too close to what the pool may open', async () => {
+  const tight = await startRedisServer({
+    args: ['--maxclients', '12', '--maxmemory', '10mb', '--maxmemory-policy', 'allkeys-lru'],
+  });
+  try {
+    const child = run(['check'], { SERVICE_NAME: 'cli-test', LOG_LEVEL: 'INFO', REDIS_URL: tight.url });
+    assert.equal(child.status, 0, child.stderr);
+    assert.match(child.stdout, /warning: The server takes at most 12 clients .* up to 10 \(REDIS_MAX_CONNECTIONS\)/);
+    assert.match(child.stdout, /warning: The server evicts keys .* `maxmemory-policy` allkeys-lru/);
+  } finally {
+    await tight.stop();
+  }
+});
+
+test('clients: CLIENT LIST grouped by service and kind, and the connections that follow no convention', async () => {
+  const open = await startRedisServer();
+  const orders = new RedisPool({ logger: createLogger('silent') });
+  const billing = new RedisPool({ logger: createLogger('silent') });
+  const stranger = createClient({ url: open.url, name: 'hand-made' });
+  try {
+    const settings = (serviceName: string, more = {}) =>
+      new CommonAppSettings(
+        { serviceName, logLevel: 'silent', redisUrl: open.url, ...more },
+        { env: {}, envFile: false },
+      );
+    await orders.getClient(settings('orders', { redisMinIdleConnections: 2 }));
+    await (await orders.subscriber()).subscribe('news', () => {});
+    const duplicate = (await billing.getClient(settings('billing'))).duplicate();
+    await duplicate.connect();
+    await stranger.connect();
+    for (let i = 0; i < 50 && orders.stats().idle < 2; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+
+    const env = { SERVICE_NAME: 'cli-test', LOG_LEVEL: 'INFO', REDIS_URL: open.url };
+    const child = run(['clients'], env);
+    assert.equal(child.status, 0, child.stderr);
+    console.log(child.stdout);
+    const rows = child.stdout.split('\n').map((line) => line.trim().split(/\s{2,}/));
+    const row = (service: string, kind: string) => rows.find((cells) => cells[0] === service && cells[1] === kind);
+    assert.deepEqual(row('orders', 'shared')?.slice(2, 4), ['1', String(process.pid)]);
+    assert.deepEqual(row('orders', 'lease')?.slice(2, 4), ['2', String(process.pid)]);
+    assert.deepEqual(row('orders', 'subscriber')?.slice(2, 3), ['1']);
+    assert.deepEqual(row('billing', 'duplicate')?.slice(2, 3), ['1']);
+    assert.match(child.stdout, /Following no naming convention[\s\S]*hand-made/);
+    assert.ok(!child.stdout.includes('redis-pool-cli'), 'its own connection is left out');
+
+    const report = JSON.parse(run(['clients', '--json'], env).stdout);
+    assert.deepEqual(
+      report.groups.map((group: { service: string; kind: string; connections: number }) => [
+        group.service,
+        group.kind,
+        group.connections,
+      ]),
+      [
+        ['billing', 'shared', 1],
+        ['billing', 'duplicate', 1],
+        ['orders', 'shared', 1],
+        ['orders', 'lease', 2],
+        ['orders', 'subscriber', 1],
+      ],
+    );
+  } finally {
+    stranger.destroy();
+    await Promise.all([orders.close(), billing.close()]);
+    await open.stop();
+  }
+});
+
+test('demo: the seed example end to end, as npm run demo runs it', async () => {
+  const open = await startRedisServer();
+  try {
+    const child = run(['demo'], { REDIS_URL: open.url });
+    assert.equal(child.status, 0, child.stderr);
+    assert.match(
+      child.stdout,
+      /Cliente Redis obtenido exitosamente\.\nValor obtenido de Redis: mi_valor_async\nPool de Redis cerrado\./,
+    );
+  } finally {
+    await open.stop();
+  }
 });

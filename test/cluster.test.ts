@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import calculateSlot from 'cluster-key-slot';
@@ -297,6 +298,31 @@ describe('cluster mode', () => {
     );
     assert.equal(value, 2, 'the promoted replica has the write, and takes new ones');
     await killed.from.restart();
+  });
+
+  test('redis-pool clients covers every node of the cluster', async () => {
+    await pool.getClient();
+    const cli = new URL('../src/bin.ts', import.meta.url).pathname;
+    const child = spawnSync(process.execPath, ['--import', 'tsx', cli, 'clients', '--json'], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        SERVICE_NAME: 'cli',
+        LOG_LEVEL: 'INFO',
+        REDIS_URL: 'redis://127.0.0.1/0',
+        REDIS_CLUSTER_NODES: cluster.nodeAddresses,
+      },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    assert.equal(child.status, 0, child.stderr);
+    const report = JSON.parse(child.stdout) as { groups: { node: string; service: string; kind: string }[] };
+    const shared = report.groups.filter((group) => group.service === 'cluster-test' && group.kind === 'shared');
+    const masters = await Promise.all([0, 6000, 12000].map((slot) => cluster.masterOf(slot)));
+    assert.deepEqual(
+      shared.map((group) => group.node).sort(),
+      masters.map((master) => `127.0.0.1:${master.port}`).sort(),
+      'the pool’s shared connection to each primary',
+    );
   });
 
   test('health() names every primary with a status: degraded while one is dead, up once its replica took over', async () => {
