@@ -7,13 +7,14 @@
  * that rotates from round to round. Ratios are paired: each round's ratio between two
  * contenders, measured seconds apart, then the median over the rounds. `BENCH_ROUNDS` (default
  * 15) and `BENCH_SECONDS` (seconds per slice, default 0.5) set the length of the run;
- * `BENCH_ONLY=shared` or `BENCH_ONLY=leases` runs one section.
+ * `BENCH_ONLY=shared`, `leases` or `metrics` runs one section.
  */
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { startRedisServer } from '../src/testing/index.js';
 import { leasesBench } from './leases.js';
 import { ROUNDS, SECONDS } from './lib.js';
+import { metricsBench } from './metrics.js';
 import { sharedClientBench } from './shared-client.js';
 
 const only = process.env.BENCH_ONLY;
@@ -24,8 +25,9 @@ console.log(
 );
 const server = await startRedisServer();
 try {
-  if (only !== 'leases') await sharedClientBench(server);
-  if (only !== 'shared') await leasesBench(server);
+  if (only === undefined || only === 'shared') await sharedClientBench(server);
+  if (only === undefined || only === 'leases') await leasesBench(server);
+  if (only === undefined || only === 'metrics') await metricsBench(server);
 } finally {
   await server.stop();
 }

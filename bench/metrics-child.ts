@@ -1,0 +1,40 @@
+/**
+ * One slice of the metrics bench, in a process of its own, since node-redis's OpenTelemetry is
+ * process-wide once initialised. argv: the server's URL, the mode, and the callers in flight.
+ * Modes: `off`; `pool`: a real MeterProvider with an in-memory reader collecting every 100 ms,
+ * and the pool's own instruments (`enableOpenTelemetry()`); `all`: that, and node-redis's
+ * metrics (`OpenTelemetry.init`, its default groups, command durations included). Prints the
+ * shared client's SET+GET rate as JSON.
+ */
+import { metrics } from '@opentelemetry/api';
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+} from '@opentelemetry/sdk-metrics';
+import { OpenTelemetry } from 'redis';
+import { RedisPool } from '../src/index.js';
+import { benchSettings, rate, silent, VALUE } from './lib.js';
+
+const [url = '', mode = 'off', inFlight = '50'] = process.argv.slice(2);
+let provider: MeterProvider | undefined;
+if (mode === 'on') {
+  const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
+  provider = new MeterProvider({
+    readers: [new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 100 })],
+  });
+  metrics.setGlobalMeterProvider(provider);
+  OpenTelemetry.init({ metrics: { enabled: true } });
+}
+const pool = new RedisPool<true>({ logger: silent });
+if (provider) await pool.enableOpenTelemetry({ meterProvider: provider });
+const client = await pool.getClient(benchSettings(url));
+const step = async (worker: number) => {
+  await client.set(`metrics:${worker}`, VALUE);
+  await client.get(`metrics:${worker}`);
+};
+await rate(Number(inFlight), step); // warm-up
+console.log(JSON.stringify({ rate: await rate(Number(inFlight), step) }));
+await pool.close();
+await provider?.shutdown();
