@@ -7,6 +7,11 @@ export interface CloseOnSignalsOptions {
   /** How long the drain may take before what is left is destroyed, in ms. @default 10000 */
   timeoutMs?: number;
   /**
+   * Runs first, and is awaited: stop taking work (an HTTP server's `close()`, resolved once its
+   * running requests are done), so that what is still running keeps the pool until it ends.
+   */
+  beforeClose?: () => unknown;
+  /**
    * Exit the process once the pool is closed, with code 128 + the signal's number, as a process
    * killed by it would. Off by default: the process then exits by itself once nothing else
    * (an HTTP server, a timer) keeps it alive, and other handlers decide. @default false
@@ -15,26 +20,28 @@ export interface CloseOnSignalsOptions {
 }
 
 /**
- * Closes `pool` gracefully on the first of `signals`, then lets the process exit (or exits it,
- * with `exit`). Adds listeners next to any others, never replacing them; returns the function
+ * Closes `pool` gracefully on the first of `signals` (after `beforeClose`), then lets the process
+ * exit (or exits it, with `exit`). A second signal is Node's to handle: it ends the process. Adds listeners next to any others, never replacing them; returns the function
  * that removes them.
  */
 export function closeOnSignals(
   pool: { close(options: { timeoutMs?: number }): Promise<void> },
   report: (error: unknown) => void,
-  { signals = ['SIGTERM', 'SIGINT'], timeoutMs = 10_000, exit = false }: CloseOnSignalsOptions = {},
+  { signals = ['SIGTERM', 'SIGINT'], timeoutMs = 10_000, exit = false, beforeClose }: CloseOnSignalsOptions = {},
 ): () => void {
   const remove = () => {
     for (const signal of signals) process.off(signal, onSignal);
   };
-  function onSignal(signal: NodeJS.Signals) {
+  async function onSignal(signal: NodeJS.Signals) {
+    // A second signal meets no listener of ours: Node's default ends the process at once.
     remove();
-    pool
-      .close({ timeoutMs })
-      .catch(report)
-      .finally(() => {
-        if (exit) process.exit(128 + constants.signals[signal]);
-      });
+    try {
+      await beforeClose?.();
+    } catch (error) {
+      report(error);
+    }
+    await pool.close({ timeoutMs }).catch(report);
+    if (exit) process.exit(128 + constants.signals[signal]);
   }
   for (const signal of signals) process.on(signal, onSignal);
   return remove;
