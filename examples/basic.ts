@@ -1,6 +1,7 @@
 /**
  * The seed's "Uso Básico", in TypeScript: load the settings, get the client from the pool, SET
- * and GET one key, and close the pool at the end. Run it with `npm run demo`.
+ * and GET one key, and close the pool at the end. Run it with `npx tsx examples/basic.ts`;
+ * `npm run demo` runs the same steps (src/demo.ts), on a throwaway server when REDIS_URL is unset.
  *
  * As in the seed, the settings are built in code and the environment and `.env` fill in the
  * rest: REDIS_URL (default redis://localhost:6379/0) says which server to use.

@@ -1,15 +1,15 @@
 /**
- * The README's settings table, made from the one table of settings (src/settings/schema.ts): the
- * variable and default from each entry, the meaning from its JSDoc. `npm run docs` writes it into
- * the README between its markers (Biome then aligns its columns); test/unit/settings-table.test.ts fails
- * when they disagree.
+ * The settings table of docs/settings.md, made from the one table of settings (src/settings/schema.ts):
+ * the variable and default from each entry, the meaning from its JSDoc. `npm run docs` writes it into
+ * docs/settings.md between its markers (Biome then aligns its columns); test/unit/settings-table.test.ts
+ * fails when they disagree.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type Field, SCHEMA } from '../src/settings/schema.js';
 
 const SCHEMA_FILE = fileURLToPath(new URL('../src/settings/schema.ts', import.meta.url));
-export const README = fileURLToPath(new URL('../README.md', import.meta.url));
+export const SETTINGS_DOC = fileURLToPath(new URL('../docs/settings.md', import.meta.url));
 const START = '<!-- settings-table:start -->';
 const END = '<!-- settings-table:end -->';
 
@@ -46,7 +46,7 @@ export function settingsTable(): string {
 }
 
 /**
- * The cells of a markdown table, row by row, without its rule line: what the README shows,
+ * The cells of a markdown table, row by row, without its rule line: what the page shows,
  * whatever the column widths the formatter gives it.
  */
 export function cells(table: string): string[][] {
@@ -61,18 +61,19 @@ export function cells(table: string): string[][] {
     );
 }
 
-/** The README's current table, between the markers. */
-export function readmeTable(readme = readFileSync(README, 'utf8')): string {
-  const start = readme.indexOf(START);
-  const end = readme.indexOf(END);
-  if (start === -1 || end === -1) throw new Error(`README.md has no ${START} … ${END} markers`);
-  return readme.slice(start + START.length, end).trim();
+/** The table docs/settings.md shows now, between the markers. */
+export function documentedTable(page = readFileSync(SETTINGS_DOC, 'utf8')): string {
+  const start = page.indexOf(START);
+  const end = page.indexOf(END);
+  if (start === -1 || end === -1) throw new Error(`docs/settings.md has no ${START} … ${END} markers`);
+  return page.slice(start + START.length, end).trim();
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const readme = readFileSync(README, 'utf8');
-  const before = readme.slice(0, readme.indexOf(START) + START.length);
-  const after = readme.slice(readme.indexOf(END));
-  writeFileSync(README, `${before}\n${settingsTable()}\n${after}`);
-  console.log('README.md: settings table written from src/settings/schema.ts');
+  const page = readFileSync(SETTINGS_DOC, 'utf8');
+  documentedTable(page); // refuses a page without its markers before anything is written
+  const before = page.slice(0, page.indexOf(START) + START.length);
+  const after = page.slice(page.indexOf(END));
+  writeFileSync(SETTINGS_DOC, `${before}\n${settingsTable()}\n${after}`);
+  console.log('docs/settings.md: settings table written from src/settings/schema.ts');
 }

@@ -89,7 +89,7 @@ export class ClusterTopology implements Topology {
         ...defaults,
         socket: socketDefaults,
         // Each node's client is node-redis's own, without the pool's watchdog: its per-command
-        // timer bounds replies here, at REDIS_SOCKET_TIMEOUT (see the README's cluster section).
+        // timer bounds replies here, at REDIS_SOCKET_TIMEOUT (see docs/topologies.md).
         commandOptions: { ...defaults.commandOptions, timeout: settings.redisSocketTimeout * 1000 },
         disableOfflineQueue: false,
       },

@@ -2,6 +2,7 @@ export type { ClusterNodeStats } from './cluster.js';
 export type {
   BufferClient,
   BufferTypeMapping,
+  ConnectionRole,
   RedisPoolClient,
   StringClient,
 } from './connection.js';

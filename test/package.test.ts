@@ -63,7 +63,12 @@ test('npm pack ships the build, the docs and nothing else', () => {
   const [pack] = JSON.parse(run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts']));
   const files: string[] = pack.files.map((file: { path: string }) => file.path);
   assert.ok(files.includes('dist/index.js'));
-  for (const file of ['README.md', 'CHANGELOG.md', 'LICENSE', 'package.json']) assert.ok(files.includes(file), file);
-  const stray = files.filter((file) => !/^(dist\/|README\.md$|CHANGELOG\.md$|LICENSE$|package\.json$)/.test(file));
+  // The README links to the guides in docs/, so they ship with it.
+  for (const file of ['README.md', 'docs/settings.md', 'CHANGELOG.md', 'LICENSE', 'package.json']) {
+    assert.ok(files.includes(file), file);
+  }
+  const stray = files.filter(
+    (file) => !/^(dist\/|docs\/[\w-]+\.md$|README\.md$|CHANGELOG\.md$|LICENSE$|package\.json$)/.test(file),
+  );
   assert.deepEqual(stray, []);
 });

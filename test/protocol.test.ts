@@ -147,7 +147,7 @@ const FAULTS = [
   },
   {
     // Only while nothing waits: an extra bulk string among waiting GETs is a reply of a type they
-    // can take, which no client can tell from the right one (see the README).
+    // can take, which no client can tell from the right one (see docs/faults-and-errors.md).
     fault: 'a reply with no command waiting for it',
     trigger: ['GET', 'bad'],
     reply: on('GET', 'bad', () => '$1\r\nx\r\n$5\r\nextra\r\n'),
@@ -405,7 +405,7 @@ describe('a real server’s value too long for a JavaScript string', () => {
     const server = await startRedisServer();
     const pool = new RedisPool<true>({ logger: silent });
     try {
-      // Half a gigabyte takes seconds to arrive here; the reply timeout must allow for it (see the README).
+      // Half a gigabyte takes seconds to arrive here; the reply timeout must allow for it (see docs/faults-and-errors.md).
       const client = await pool.getClient(settingsFor(server.url, { redisSocketTimeout: 60 }));
       await client.setRange('huge', 536_870_899, 'x');
       const outcome = await run((args) => client.sendCommand(args), ['GET', 'huge'], 250, undefined);

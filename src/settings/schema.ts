@@ -1,8 +1,8 @@
 /**
  * Every setting, written once: its name in code, its environment variable, its parser, its
  * default and its documentation (the JSDoc of each entry, which the types below carry to
- * `SettingsInput` and to `CommonAppSettings`, and from which `npm run docs` writes the README's
- * table). The order here is the README's.
+ * `SettingsInput` and to `CommonAppSettings`, and from which `npm run docs` writes the table in
+ * docs/settings.md). The order here is that table's.
  */
 import type { Secret } from '../secret.js';
 import {
@@ -27,7 +27,7 @@ export interface Field<T = unknown, In = unknown> {
   readonly parse: Parser<T, In>;
   /** The value when no source sets it. The address parts have none: the URL rule resolves them. */
   readonly default?: T;
-  /** What the README shows as the default when there is no plain one. */
+  /** What docs/settings.md shows as the default when there is no plain one. */
   readonly shownDefault?: string;
   /** A secret: never shown, in messages or anywhere else. */
   readonly secret?: true;
