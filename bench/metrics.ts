@@ -10,7 +10,7 @@ import { interleave, pairedRatio, table, target } from './lib.js';
 const child = fileURLToPath(new URL('./metrics-child.js', import.meta.url));
 const OFF = 'shared client, metrics off';
 const POOL = 'shared client, the pool’s instruments (enableOpenTelemetry())';
-const ALL = 'shared client, those and node-redis’s metrics (OpenTelemetry.init())';
+const ALL = 'shared client, those and node-redis’s metrics, command durations included (OpenTelemetry.init())';
 
 export async function metricsBench(server: RedisServer): Promise<void> {
   console.log('## Metrics\n');
