@@ -7,7 +7,7 @@ import type { StringClient } from './connection.js';
 import { runDemo } from './demo.js';
 import { createLogger } from './logger.js';
 import { RedisPool } from './pool.js';
-import { CommonAppSettings } from './settings.js';
+import { CommonAppSettings, type SettingsInput } from './settings.js';
 
 const USAGE = `Usage: redis-pool <command> [options]
 
@@ -50,10 +50,7 @@ async function check(io: CliIo): Promise<CheckReport> {
   let settings: CommonAppSettings;
   const warnings: string[] = [];
   try {
-    settings = new CommonAppSettings(
-      {},
-      { env: io.env, envFile: join(io.cwd, '.env'), onWarning: (line) => warnings.push(line) },
-    );
+    settings = loadCliSettings(io, {}, (line) => warnings.push(line));
   } catch (error) {
     return { status: 'invalid-settings', warnings, error: describeError(error) };
   }
@@ -145,6 +142,11 @@ function riskyServerSettings(
     );
   }
   return warnings;
+}
+
+/** The settings from `input`, the environment and the working directory's `.env`. */
+function loadCliSettings(io: CliIo, input: SettingsInput, onWarning: (line: string) => void): CommonAppSettings {
+  return new CommonAppSettings(input, { env: io.env, envFile: join(io.cwd, '.env'), onWarning });
 }
 
 function isLoopback(host: string | undefined): boolean {
@@ -242,10 +244,7 @@ const CLI_SERVICE = 'redis-pool-cli';
 async function clients(io: CliIo, json: boolean): Promise<number> {
   let settings: CommonAppSettings;
   try {
-    settings = new CommonAppSettings(
-      { serviceName: CLI_SERVICE },
-      { env: io.env, envFile: join(io.cwd, '.env'), onWarning: (line) => io.stderr(`warning: ${line}\n`) },
-    );
+    settings = loadCliSettings(io, { serviceName: CLI_SERVICE }, (line) => io.stderr(`warning: ${line}\n`));
   } catch (error) {
     io.stderr(`${describeError(error)?.message}\n`);
     return 2;
@@ -256,7 +255,8 @@ async function clients(io: CliIo, json: boolean): Promise<number> {
     if (!json) io.stderr('Reading CLIENT LIST…\n');
     report = groupClients(await clientLists((await pool.getClient(settings)) as StringClient), CLI_SERVICE);
   } catch (error) {
-    io.stderr(`${describeError(error)?.name}: ${describeError(error)?.message}\n`);
+    const { name, message } = describeError(error) ?? { name: 'Error', message: String(error) };
+    io.stderr(`${name}: ${message}\n`);
     return 1;
   } finally {
     await pool.close();

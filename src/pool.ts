@@ -85,6 +85,8 @@ class OpenPool {
   /** Started once the topology is open: the watchdogs must not judge a first connect, which has its own deadline. */
   #ticker: NodeJS.Timeout | undefined;
   #subscriber: Subscriber | undefined;
+  /** The topology's budget, as the subscriber and the duplicates take and give their slots. */
+  readonly #slots: { reserve: () => Promise<void>; give: () => void };
   readonly #duplicates: Duplicates;
   /** Readies seen per role; each after the first is a reconnect. */
   readonly #readies = new Map<ConnectionRole, number>();
@@ -141,7 +143,8 @@ class OpenPool {
         ? new SentinelTopology(context)
         : new StandaloneTopology(context);
     const topology = this.#topology;
-    const duplicates = new Duplicates({ reserve: () => topology.reserveSlot(), give: () => topology.giveSlot() });
+    this.#slots = { reserve: () => topology.reserveSlot(), give: () => topology.giveSlot() };
+    const duplicates = new Duplicates(this.#slots);
     this.#duplicates = duplicates;
     (topology.client as unknown as Record<string, unknown>).duplicate = function (
       this: object,
@@ -165,7 +168,7 @@ class OpenPool {
     this.#subscriber ??= new Subscriber(
       this.settings,
       this.logger,
-      { reserve: () => this.#topology.reserveSlot(), give: () => this.#topology.giveSlot() },
+      this.#slots,
       this.#topology.subscriberTarget,
       this.#reporter('subscriber'),
       this.#topology.shardedPubSub,
@@ -308,10 +311,15 @@ export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEve
     });
   }
 
+  /** The open pool, unless it is closing. */
+  get #serving(): OpenPool | undefined {
+    return this.#closing ? undefined : this.#open;
+  }
+
   #metricsSource(poolName: string | undefined): MetricsSource {
     return {
       figures: () => {
-        const open = this.#closing ? undefined : this.#open;
+        const open = this.#serving;
         return open && figuresOf(open.stats(), open.settings.redisMinIdleConnections);
       },
       poolName: () => poolName ?? this.#settings?.serviceName ?? 'redis-pool',
@@ -369,7 +377,7 @@ export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEve
     ];
     const run = (open: OpenPool) => open.lease((lease) => fn(lease.client), options);
     // An open pool lends at once; otherwise it opens (or finishes closing) first.
-    const open = this.#closing ? undefined : this.#open;
+    const open = this.#serving;
     return open ? run(open) : this.#ensureOpen(undefined).then(run);
   }
 
@@ -438,7 +446,7 @@ export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEve
       : settings?.redisSentinels
         ? 'sentinel'
         : settings && 'standalone';
-    const open = this.#closing ? undefined : this.#open;
+    const open = this.#serving;
     if (!open) {
       const reason = this.#opening ? 'the pool is opening' : 'the pool is closed';
       return { status: 'down', latencyMs: undefined, checkedAt, mode, details: { reason } };
