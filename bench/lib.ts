@@ -110,3 +110,17 @@ export function table(samples: Samples, unit: string, against: readonly [label: 
 export function target(what: string, ratio: number, goal: string, met: boolean): string {
   return `- ${what}: ${ratio.toFixed(3)}× (target ${goal}): ${met ? 'met' : 'NOT met'}`;
 }
+
+/** What the throughput sections drive: a client, a pool's client or a ceiling. */
+export interface Target {
+  set(key: string, value: string): Promise<unknown>;
+  get(key: string): Promise<unknown>;
+}
+
+/** Commands per second of `inFlight` workers, each looping SET then GET of `VALUE` on a key of its own. */
+export function setThenGet(client: Target, inFlight: number): Promise<number> {
+  return rate(inFlight, async (worker) => {
+    await client.set(`bench:${worker}`, VALUE);
+    await client.get(`bench:${worker}`);
+  }).then((loops) => loops * 2);
+}
