@@ -25,11 +25,13 @@ import {
 } from './errors.js';
 import type { Logger } from './logger.js';
 import {
+  coalesceWrites,
   commandOptionsOf,
   EMPTY_PASSWORD,
   expectReplies,
   flushWaitingForReply,
   installFastPath,
+  type KillSocket,
   killableSocket,
   socketKiller,
   tapDecoder,
@@ -281,6 +283,7 @@ export function createConnection(
   };
   const client = createProtectedClient(options, settings.redisUrl, logger, role, hooks.onReadonly);
   installFastPath(client, hooks.intercept);
+  coalesceWrites(client);
   // node-redis's duplicate() would copy the pool's options into a client without the protection
   // above, and with this connection's socket killer.
   (client as unknown as Record<string, unknown>).duplicate = function (this: object, more?: RedisClientOptions) {
@@ -352,6 +355,8 @@ export function createProtectedClient(
  *   server sends afterwards reaches anyone;
  * - commands outstanding on a lost socket reject with `ConnectionLostError`, not the socket's error;
  * - `LOADING` replies become `RedisUnavailableError`, and `READONLY` ones call `onReadonly`.
+ *
+ * Returns what destroys the client's socket (`socketKiller()`, which may be called once per client).
  */
 export function protectClient(
   client: StringClient,
@@ -359,7 +364,7 @@ export function protectClient(
   logger: Logger,
   role: string,
   onReadonly?: () => void,
-): void {
+): KillSocket {
   const killer = socketKiller(client);
   typeLostCommands(client, (error) =>
     error instanceof RedisPoolError ? error : new ConnectionLostError(url, killedBy(error)),
@@ -390,6 +395,7 @@ export function protectClient(
       }
     },
   });
+  return killer;
 }
 
 /** The error `socketKiller()` destroyed a socket for, rather than Node's AbortError around it. */

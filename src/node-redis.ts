@@ -20,6 +20,8 @@ interface Instance {
 }
 interface Queue {
   readonly pendingCount: number;
+  /** Moves the commands queued to write to those awaiting a reply, yielding each one's encoded chunks. */
+  commandsToWrite(): Iterable<readonly Chunk[]>;
   readonly decoder: Decoder;
   flushAll(error: Error): void;
   flushWaitingForReply(error: Error): void;
@@ -48,6 +50,9 @@ interface Decoder {
   /** The type mapping of the command the next reply belongs to (the oldest one waiting). */
   getTypeMapping(): Mapping;
 }
+
+/** What node-redis's RESP encoder makes of a command: strings, and each Buffer argument as it is. */
+type Chunk = string | Buffer;
 
 const internals = (client: StringClient) => client as unknown as Internals;
 const queueOf = (client: StringClient) => internals(client)._getQueue();
@@ -193,6 +198,53 @@ export function installFastPath(
     if (!transform) return reply;
     const typeMapping = (options as CommandOptions | undefined)?.typeMapping;
     return reply.then((value) => transform(value, parser.preserve, typeMapping));
+  };
+}
+
+/** A string chunk this long or longer is written as it is, never joined: a large value is not copied once more. */
+const JOIN_BELOW = 16 * 1024;
+/** A write is handed to the socket once it holds this many characters and bytes; the rest waits for `drain`. */
+const WRITE_AT_MOST = 1024 * 1024;
+
+/**
+ * node-redis writes each command's encoded chunks as separate `socket.write()` calls under
+ * `cork()`, so a batch of a thousand commands becomes a `writev` of a thousand small strings,
+ * each with its own write request to allocate and collect. This joins the strings of each batch
+ * into one, and hands the socket up to `WRITE_AT_MOST` at a time: usually a single write.
+ *
+ * A Buffer argument is written as the same Buffer, never copied or decoded, and a string of
+ * `JOIN_BELOW` or more (a large value) as it is, so neither is copied more than before.
+ * node-redis stops writing, until `drain`, once the socket's buffer is full, and commands it has
+ * not reached stay queued: a group is taken from its queue only when it is yielded whole.
+ */
+export function coalesceWrites(client: StringClient): void {
+  const queue = queueOf(client);
+  const commands = queue.commandsToWrite.bind(queue);
+  queue.commandsToWrite = function* () {
+    let group: Chunk[] = [];
+    let joined = '';
+    let size = 0;
+    for (const encoded of commands()) {
+      for (const chunk of encoded) {
+        size += chunk.length;
+        if (typeof chunk === 'string' && chunk.length < JOIN_BELOW) {
+          joined += chunk;
+          continue;
+        }
+        if (joined !== '') group.push(joined);
+        group.push(chunk);
+        joined = '';
+      }
+      if (size >= WRITE_AT_MOST) {
+        if (joined !== '') group.push(joined);
+        yield group;
+        group = [];
+        joined = '';
+        size = 0;
+      }
+    }
+    if (joined !== '') group.push(joined);
+    if (group.length > 0) yield group;
   };
 }
 

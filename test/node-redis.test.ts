@@ -3,11 +3,13 @@
 // these are the tests that say whether src/node-redis.ts still holds.
 import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { createClient, createCluster, RESP_TYPES } from 'redis';
 import type { StringClient } from '../src/connection.js';
 import {
   checkEveryCommand,
+  coalesceWrites,
   commandOptionsOf,
   decoderTap,
   deriveViewsFrom,
@@ -132,6 +134,62 @@ describe('node-redis internals', () => {
       assert.deepEqual(replies, ['OK']);
     } finally {
       redis.destroy();
+    }
+  });
+
+  test('a batch leaves through _getQueue().commandsToWrite(), one socket.write() per chunk; coalesced, one write, Buffers and large strings as they are', async () => {
+    const writes: unknown[][] = [];
+    const write = Socket.prototype.write;
+    const port = file.server.port;
+    Socket.prototype.write = function (this: Socket, chunk: unknown, ...rest: unknown[]) {
+      if (this.remotePort === port) writes.at(-1)?.push(chunk);
+      return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+    };
+    const plain = await client();
+    const coalesced = await client();
+    coalesceWrites(coalesced);
+    const batch = (redis: StringClient, values: (string | Buffer)[]) => {
+      writes.push([]);
+      return Promise.all(values.map((value, i) => redis.set(`batch:${i}`, value)));
+    };
+    try {
+      const small = Array.from({ length: 1000 }, (_, i) => `value ${i}`);
+      await batch(plain, small);
+      assert.equal(writes.at(-1)?.length, 1000, 'node-redis writes each command as its own chunk');
+      await batch(coalesced, small);
+      assert.equal(writes.at(-1)?.length, 1, 'one write for the whole batch');
+      const joined = writes.at(-1)?.[0] as string;
+      assert.equal(joined.split('*3\r\n$3\r\nSET\r\n').length, 1001);
+
+      const buffer = Buffer.from([0, 255, 13, 10, 128]);
+      const large = 'λ'.repeat(600_000);
+      await batch(coalesced, ['a', buffer, 'b', large, 'c']);
+      const chunks = writes.at(-1) as unknown[];
+      assert.ok(chunks.includes(buffer), 'the Buffer argument reaches the socket as the same Buffer');
+      assert.ok(
+        chunks.some((chunk) => typeof chunk === 'string' && chunk.length < 2000 && chunk.includes('batch:0')),
+        'small strings are joined',
+      );
+      assert.ok(
+        chunks.some(
+          (chunk) =>
+            chunk === `${large}\r\n` || (typeof chunk === 'string' && chunk.endsWith(`$1200000\r\n${large}\r\n`)),
+        ),
+        'the large string is written with no more joining than node-redis does',
+      );
+      const reader = coalesced.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
+      assert.deepEqual(await reader.get('batch:1'), buffer);
+      assert.equal(await coalesced.get('batch:3'), large);
+
+      // More than a write's worth (1 MiB): the socket is handed about 1 MiB, the rest waits for drain.
+      const many = Array.from({ length: 3000 }, (_, i) => `${i}:${'x'.repeat(1000)}`);
+      await batch(coalesced, many);
+      assert.ok((writes.at(-1)?.length ?? 0) >= 3, `${writes.at(-1)?.length} writes for 3 MB`);
+      assert.deepEqual(await Promise.all(many.map((_, i) => coalesced.get(`batch:${i}`))), many);
+    } finally {
+      Socket.prototype.write = write;
+      plain.destroy();
+      coalesced.destroy();
     }
   });
 
