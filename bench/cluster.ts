@@ -27,8 +27,8 @@ export async function clusterBench(): Promise<void> {
     const ours = await pool.getClient(
       benchSettings('redis://127.0.0.1/0', { redisClusterNodes: cluster.nodeAddresses }),
     );
-    // Node clients take the client options; the cluster's own type leaves commandOptions out.
-    const nodeRedis = createCluster({ rootNodes, defaults: { commandOptions: { timeout: 0 } } } as Parameters<
+    // The cluster's command options override its node clients'; its type leaves the timeout out.
+    const nodeRedis = createCluster({ rootNodes, commandOptions: { timeout: 0 } } as Parameters<
       typeof createCluster
     >[0]);
     await nodeRedis.connect();

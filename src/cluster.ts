@@ -28,6 +28,7 @@ import {
   PoolClosedError,
   RedisPoolError,
 } from './errors.js';
+import { ReplyMonitor } from './health.js';
 import {
   EMPTY_LEASE_STATS,
   type Lease,
@@ -37,7 +38,16 @@ import {
   type LeaseStats,
 } from './leases.js';
 import type { Logger } from './logger.js';
-import { killableSocket, layerClusterCommands, pendingCount } from './node-redis.js';
+import {
+  coalesceWrites,
+  decoderTap,
+  flushAll,
+  installFastPath,
+  type KillSocket,
+  killableSocket,
+  layerClusterCommands,
+  pendingCount,
+} from './node-redis.js';
 import { pingWithin, type TopologyHealth } from './readiness.js';
 import type { CommonAppSettings, NodeAddress } from './settings.js';
 import type { ShardedPubSub } from './subscriber.js';
@@ -70,7 +80,8 @@ export class ClusterTopology implements Topology {
   readonly #cluster: Cluster;
   readonly #facade: StringClient;
   readonly #leases = new Map<string, LeasePool>();
-  readonly #protected = new WeakSet<StringClient>();
+  /** Each node client the cluster made, with its reply watchdog and what ends its socket. */
+  readonly #nodeClients = new Map<StringClient, { url: string; monitor: ReplyMonitor; killer: KillSocket }>();
   readonly #subscriberTarget: Target;
   /** 1 while the subscriber holds a connection (it counts in `total`), else 0. */
   #subscriberSlots = 0;
@@ -82,15 +93,18 @@ export class ClusterTopology implements Topology {
     this.#events = leaseEvents;
     const { socket, ...defaults } = clientOptions(settings, 'shared');
     const { host: _host, port: _port, ...socketDefaults } = socket as Record<string, unknown>;
+    // No per-command timer: each node client gets the pool's O(1) watchdog (#watchNodeClients).
+    // node-redis adds the slot to every command's options, so that key is declared too (see
+    // clientOptions on why every key is). The cluster's own options win over the node clients'.
+    const commandOptions = { ...defaults.commandOptions, slotNumber: undefined };
     this.#cluster = createCluster({
       RESP: settings.redisProtocol,
+      commandOptions,
       rootNodes: (settings.redisClusterNodes ?? []).map(({ host, port }) => ({ socket: { host, port } })),
       defaults: {
         ...defaults,
         socket: socketDefaults,
-        // Each node's client is node-redis's own, without the pool's watchdog: its per-command
-        // timer bounds replies here, at REDIS_SOCKET_TIMEOUT (see docs/topologies.md).
-        commandOptions: { ...defaults.commandOptions, timeout: settings.redisSocketTimeout * 1000 },
+        commandOptions,
         disableOfflineQueue: false,
       },
       // Called for each node client the cluster makes: its socket is made killable, so that
@@ -103,7 +117,7 @@ export class ClusterTopology implements Topology {
     this.#cluster.on('error', (error: unknown) =>
       logger.warn({ err: error, url: settings.redisUrl }, 'Redis cluster error'),
     );
-    this.#cluster.on('node-connect', () => this.#protectNodeClients());
+    this.#cluster.on('node-connect', () => this.#adoptNodeClients());
     this.#typeFailures();
     const facade = Object.create(this.#cluster);
     shareLifecycle(facade, logger, "the pool's cluster client");
@@ -214,6 +228,7 @@ export class ClusterTopology implements Topology {
 
   tick(): void {
     for (const pool of this.#leases.values()) pool.tick();
+    this.#watchNodeClients();
   }
 
   async close(timeoutMs: number | undefined): Promise<void> {
@@ -298,16 +313,47 @@ export class ClusterTopology implements Topology {
   }
 
   /**
-   * Gives every node client the cluster made the pool's protection against replies that cannot be
-   * used (see `protectClient`). A node client connects after it is made and before it decodes a
-   * reply, so doing it at each connect is in time.
+   * Gives every node client the cluster made the standalone connection's properties: the pool's
+   * protection against replies that cannot be used (see `protectClient`), its fast path for
+   * typed commands, coalesced writes, and a `ReplyMonitor` in place of a timer per command. A
+   * node client connects after it is made and before it decodes a reply, so doing it at each
+   * connect is in time.
    */
-  #protectNodeClients(): void {
-    const nodes = [...this.#cluster.masters, ...this.#cluster.replicas] as unknown as { client?: StringClient }[];
-    for (const { client } of nodes) {
-      if (!client || this.#protected.has(client)) continue;
-      this.#protected.add(client);
-      protectClient(client, this.#settings.redisUrl, this.#logger, 'cluster-node');
+  #adoptNodeClients(): void {
+    const nodes = [...this.#cluster.masters, ...this.#cluster.replicas] as unknown as (NodeAddress & {
+      client?: StringClient;
+    })[];
+    for (const { client, host, port } of nodes) {
+      if (!client || this.#nodeClients.has(client)) continue;
+      const killer = protectClient(client, this.#settings.redisUrl, this.#logger, 'cluster-node');
+      installFastPath(client, undefined);
+      coalesceWrites(client);
+      const monitor = new ReplyMonitor(this.#settings.redisSocketTimeout * 1000, 0);
+      monitor.attach(decoderTap(client));
+      this.#nodeClients.set(client, { url: `redis://${host}:${port}`, monitor, killer });
+    }
+  }
+
+  /**
+   * The watchdogs' tick. A node client with commands outstanding and no reply for
+   * `REDIS_SOCKET_TIMEOUT` has them all rejected with `CommandTimeoutError`, as a timer per command
+   * would, and its socket ended: node-redis reconnects it. Clients the cluster dropped are forgotten.
+   */
+  #watchNodeClients(): void {
+    const current = new Set(
+      [...this.#cluster.masters, ...this.#cluster.replicas].map((node) => (node as { client?: StringClient }).client),
+    );
+    for (const [client, { url, monitor, killer }] of this.#nodeClients) {
+      if (!current.has(client)) {
+        this.#nodeClients.delete(client);
+        continue;
+      }
+      const pending = pendingCount(client);
+      if (monitor.tick(pending) !== 'hung') continue;
+      const error = new CommandTimeoutError(url, this.#settings.redisSocketTimeout * 1000, pending);
+      this.#logger.warn({ err: error, url: this.#settings.redisUrl }, 'Redis cluster node hung; reconnecting it');
+      flushAll(client, error);
+      killer.kill(error);
     }
   }
 

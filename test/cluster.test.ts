@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import calculateSlot from 'cluster-key-slot';
 import { ErrorReply, WatchError } from 'redis';
-import { ClientUsageError, RedisPool } from '../src/index.js';
+import { ClientUsageError, CommandTimeoutError, RedisPool } from '../src/index.js';
 import { type Cluster, startCluster, startRedisServer } from '../src/testing/index.js';
 import { admin, connectionsNamed, settingsFor, silent } from './helpers.js';
 import { type KeyValue, startLoad } from './load.js';
@@ -204,6 +204,49 @@ describe('cluster mode', () => {
     const figures = stats.nodes[`127.0.0.1:${owner.port}`];
     assert.ok(figures && figures.hits + figures.misses >= 1 && figures.idle >= 1, JSON.stringify(figures));
     assert.equal(stats.shared.state, 'ready');
+  });
+
+  test('a frozen primary: its commands reject with CommandTimeoutError within REDIS_SOCKET_TIMEOUT + 10 %, the others keep serving, and it serves again after SIGCONT', async () => {
+    const frozen = await cluster.masterOf(calculateSlot('frozen-key'));
+    const otherKey = Array.from({ length: 100 }, (_, i) => `other-${i}`).find(
+      (key) => calculateSlot(key) !== calculateSlot('frozen-key'),
+    ) as string;
+    assert.notEqual((await cluster.masterOf(calculateSlot(otherKey))).port, frozen.port);
+    const watched = new RedisPool<true>({ logger: silent });
+    const timeoutMs = 500;
+    try {
+      const client = await watched.getClient(
+        settingsFor('redis://127.0.0.1/0', {
+          serviceName: 'cluster-watchdog',
+          redisClusterNodes: cluster.nodeAddresses,
+          redisSocketTimeout: timeoutMs / 1000,
+        }),
+      );
+      await client.set('frozen-key', 'before');
+      frozen.pause();
+      const started = performance.now();
+      const outcomes = await Promise.allSettled([client.get('frozen-key'), client.set('frozen-key', 'during')]);
+      const elapsed = performance.now() - started;
+      for (const outcome of outcomes) {
+        assert.equal(outcome.status, 'rejected');
+        assert.ok(outcome.reason instanceof CommandTimeoutError, String(outcome.reason));
+        assert.match(outcome.reason.message, new RegExp(`127\\.0\\.0\\.1:${frozen.port}`));
+      }
+      // The watchdog's resolution is 1/20 of the timeout; 100 ms more for event-loop lag.
+      assert.ok(elapsed <= timeoutMs * 1.1 + 100, `rejected after ${Math.round(elapsed)} ms`);
+      assert.equal(await client.set(otherKey, 'served'), 'OK', 'the other primaries keep serving');
+      frozen.resume();
+      let after: string | null = null;
+      for (let attempt = 0; attempt < 50 && after === null; attempt++) {
+        after = await client.get('frozen-key').catch(() => null);
+        if (after === null) await sleep(100);
+      }
+      // The SET sent while frozen was written before the freeze was noticed: it may or may not have run.
+      assert.ok(after === 'before' || after === 'during', String(after));
+    } finally {
+      frozen.resume();
+      await watched.close();
+    }
   });
 
   test('sSubscribe goes to the shard channel’s owner, Buffers byte for byte, and follows the slot when it moves', async () => {
