@@ -295,21 +295,30 @@ export class ClusterTopology implements Topology {
   #typeFailures(): void {
     const url = this.#settings.redisUrl;
     const timeoutMs = this.#settings.redisSocketTimeout * 1000;
-    layerClusterCommands(this.#cluster, (run, parser, options, next) => {
-      // A blocking command on a key runs on a lease to the key's primary, as on a single server,
-      // so it does not hold up that node's shared connection.
-      const key = parser.firstKey;
-      const reply =
-        key !== undefined && blockingTimeoutMs(parser.redisArgs) !== undefined
-          ? this.lease((lease) => run(lease.client, options), { key: String(key) })
-          : next();
-      return reply.catch((error: unknown) => {
-        if (PASSING.some((kind) => error instanceof kind)) throw error;
-        if (this.#closed) throw new PoolClosedError();
-        if (error instanceof TimeoutError) throw new CommandTimeoutError(url, timeoutMs, 1);
-        throw new ConnectionLostError(url, error);
-      });
-    });
+    const cluster = this.#cluster;
+    const readyClientFor = (key: unknown) => {
+      const client = cluster.slots[calculateSlot(key as string | Buffer)]?.master.client;
+      return client?.isReady ? client : undefined;
+    };
+    layerClusterCommands(
+      cluster,
+      (run, parser, options, next) => {
+        // A blocking command on a key runs on a lease to the key's primary, as on a single server,
+        // so it does not hold up that node's shared connection.
+        const key = parser.firstKey;
+        const reply =
+          key !== undefined && blockingTimeoutMs(parser.redisArgs) !== undefined
+            ? this.lease((lease) => run(lease.client, options), { key: String(key) })
+            : next();
+        return reply.catch((error: unknown) => {
+          if (PASSING.some((kind) => error instanceof kind)) throw error;
+          if (this.#closed) throw new PoolClosedError();
+          if (error instanceof TimeoutError) throw new CommandTimeoutError(url, timeoutMs, 1);
+          throw new ConnectionLostError(url, error);
+        });
+      },
+      readyClientFor,
+    );
   }
 
   /**

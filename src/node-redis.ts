@@ -472,12 +472,47 @@ export type ClusterExecute = (
   next: () => Promise<unknown>,
 ) => Promise<unknown>;
 
+/** What node-redis's cluster client builds for a command. */
+interface ClusterParser {
+  redisArgs: readonly unknown[];
+  keys: readonly unknown[];
+  firstKey: unknown;
+}
+type MakeRun = (parser: ClusterParser) => Parameters<ClusterExecute>[0];
+interface ClusterInstance {
+  _execute(...args: unknown[]): Promise<unknown>;
+  _executeWithPolicies(
+    parser: ClusterParser,
+    isReadonly: unknown,
+    options: unknown,
+    makeRun: MakeRun,
+  ): Promise<unknown>;
+}
+
+/** A redirection: the node that answered does not (or does not yet) serve the key's slot; the command did not run. */
+const redirected = (error: unknown) =>
+  error instanceof Error && (error.message.startsWith('MOVED') || error.message.startsWith('ASK'));
+
 /**
  * Every command, `sendCommand()` and transaction of node-redis's cluster client runs through the
  * instance's `_execute(parser, isReadonly, options, run, …)`; `execute` is put around it.
+ *
+ * Typed commands and `sendCommand()` reach `_execute` through `_executeWithPolicies`, which
+ * resolves the command's request and response policies, then finds the node through two more
+ * async steps: most of what cluster mode cost per command over one server. A core command on
+ * exactly one key, sent as `NAME key …`, goes to the one node that serves the key whatever its
+ * policy (a multi-key policy over one key is the plain one), so when `readyClientFor(key)` names
+ * that node's client, connected and ready, the command is run on it directly, within `execute`
+ * like any other. A MOVED or ASK reply (the command did not run) hands it to node-redis's
+ * `_execute`, which follows the redirection as it always does; anything else takes node-redis's
+ * own path.
  */
-export function layerClusterCommands(cluster: object, execute: ClusterExecute): void {
-  const instance = (cluster as { _self: { _execute: (...args: unknown[]) => Promise<unknown> } })._self;
+export function layerClusterCommands(
+  cluster: object,
+  execute: ClusterExecute,
+  readyClientFor: (key: unknown) => unknown = () => undefined,
+): void {
+  const instance = (cluster as { _self: ClusterInstance })._self;
   const inner = instance._execute;
   instance._execute = (...args: unknown[]) => {
     const [parser, , options, run] = args as [
@@ -487,6 +522,22 @@ export function layerClusterCommands(cluster: object, execute: ClusterExecute): 
       Parameters<ClusterExecute>[0],
     ];
     return execute(run, parser, options, () => inner.apply(instance, args));
+  };
+  const withPolicies = instance._executeWithPolicies;
+  instance._executeWithPolicies = function (this: ClusterInstance, parser, isReadonly, options, makeRun) {
+    const [name, first] = parser.redisArgs;
+    const client =
+      parser.keys.length === 1 && first === parser.firstKey && typeof name === 'string' && !name.includes('.')
+        ? readyClientFor(first)
+        : undefined;
+    if (client === undefined) return withPolicies.call(this, parser, isReadonly, options, makeRun);
+    const run = makeRun(parser);
+    return execute(run, parser, options, () =>
+      run(client, options).catch((error: unknown) => {
+        if (!redirected(error)) throw error;
+        return inner.call(instance, parser, isReadonly, options, run);
+      }),
+    );
   };
 }
 

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Socket } from 'node:net';
 import { describe, test } from 'node:test';
+import calculateSlot from 'cluster-key-slot';
 import { createClient, createCluster, RESP_TYPES } from 'redis';
 import type { StringClient } from '../src/connection.js';
 import {
@@ -304,6 +305,56 @@ describe('node-redis internals', () => {
       await client.set('clustered', '1');
       assert.equal(await client.get('clustered'), '1');
       assert.deepEqual(seen.slice(-2), ['SET', 'GET']);
+    } finally {
+      client.destroy();
+      await cluster.stop();
+    }
+  });
+
+  test('typed commands reach _execute through _self._executeWithPolicies(parser, readonly, options, makeRun); a one-key command can run on a node client directly, and a MOVED reply is followed', async () => {
+    const cluster = await startCluster({ masters: 3 });
+    const client = createCluster({ rootNodes: [{ url: cluster.nodes[0]?.url as string }] });
+    client.on('error', () => undefined);
+    try {
+      let pick: 'owner' | 'another' | 'none' = 'none';
+      const asked: unknown[] = [];
+      layerClusterCommands(
+        client,
+        (_run, _parser, _options, next) => next(),
+        (key) => {
+          asked.push(key);
+          const owner = client.slots[calculateSlot(key as string)]?.master;
+          if (pick === 'owner') return owner?.client;
+          if (pick === 'another') return client.masters.find((master) => master !== owner)?.client;
+          return undefined;
+        },
+      );
+      await client.connect();
+      const sent: string[] = [];
+      for (const master of client.masters) {
+        const nodeClient = (await client.nodeClient(master)) as unknown as StringClient;
+        layerCommands(nodeClient, {
+          send(self, args, options, next) {
+            sent.push(`${master.port} ${String(args[0])}`);
+            return next(self, args, options);
+          },
+        });
+      }
+      const owner = client.slots[calculateSlot('routed')]?.master.port;
+      const another = client.masters.find((master) => master.port !== owner)?.port;
+      for (const chosen of ['none', 'owner', 'another'] as const) {
+        pick = chosen;
+        sent.length = 0;
+        asked.length = 0;
+        assert.equal(await client.set('routed', chosen), 'OK');
+        assert.deepEqual(asked, ['routed'], chosen);
+        assert.deepEqual(sent, chosen === 'another' ? [`${another} SET`, `${owner} SET`] : [`${owner} SET`], chosen);
+      }
+      assert.equal(await client.get('routed'), 'another');
+      asked.length = 0;
+      await client.mGet(['{t}a', '{t}b']);
+      await client.sendCommand(undefined, true, ['PING']);
+      assert.deepEqual(asked, [], 'only commands on exactly one key, sent as NAME key …, are offered');
     } finally {
       client.destroy();
       await cluster.stop();
