@@ -44,8 +44,17 @@ function optionalBlock(args: Args): number | undefined {
  * `undefined` when the command does not block.
  */
 export function blockingTimeoutMs(args: Args): number | undefined {
-  return BLOCKING.get(word(args[0]))?.(args);
+  const name = args[0];
+  // Looked at for every command in cluster mode: a name seen before costs one lookup, no new string.
+  if (typeof name === 'string' && NOT_BLOCKING.has(name)) return undefined;
+  const timeout = BLOCKING.get(word(name));
+  if (timeout !== undefined) return timeout(args);
+  if (typeof name === 'string' && NOT_BLOCKING.size < 1024) NOT_BLOCKING.add(name);
+  return undefined;
 }
+
+/** Command names seen that do not block, as they were spelled; bounded, since raw names are the caller's. */
+const NOT_BLOCKING = new Set<string>();
 
 const LEASE_FOR_WATCH = 'redisPool.withConnection(), which lends a connection of your own for WATCH/MULTI/EXEC';
 const SUBSCRIBER =

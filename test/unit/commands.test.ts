@@ -31,6 +31,10 @@ test('every blocking command of the design is recognised, with its own timeout',
   ];
   for (const [args, ms] of cases) assert.equal(blockingTimeoutMs(args), ms, args.join(' '));
   for (const [args, ms] of cases) if (ms !== undefined) assert.ok(NEEDS_A_LOOK.has(String(args[0]).toUpperCase()));
+  // Names that do not block are remembered as spelled, up to a bound; the answers stay the same.
+  for (let i = 0; i < 2000; i++) assert.equal(blockingTimeoutMs([`CMD${i}`, 'k']), undefined);
+  for (const [args, ms] of cases) assert.equal(blockingTimeoutMs(args), ms, `again: ${args.join(' ')}`);
+  assert.equal(blockingTimeoutMs([Buffer.from('BRPOP'), 'a', '2']), 2000);
 });
 
 test('connection-state commands are recognised; CLIENT is a state command only for REPLY', () => {
