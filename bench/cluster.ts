@@ -9,12 +9,24 @@ import { createCluster } from 'redis';
 import { RedisPool } from '../src/index.js';
 import { startCluster } from '../src/testing/index.js';
 import { CeilingCluster } from './ceiling.js';
-import { benchSettings, interleave, pairedRatio, setThenGet, silent, type Target, table, target } from './lib.js';
+import {
+  BASELINE,
+  baselinePool,
+  benchSettings,
+  interleave,
+  pairedRatio,
+  setThenGet,
+  silent,
+  type Target,
+  table,
+  target,
+} from './lib.js';
 
 const OURS = 'redis-pool, cluster mode (reply timeout on)';
 const NODE_REDIS = 'node-redis createCluster, timeout off';
 const IOREDIS = 'ioredis Cluster, auto-pipelining';
 const CEILING = 'ceiling: a minimal pipelined RESP client per primary (bench/ceiling.ts)';
+const AT_BASELINE = 'redis-pool, cluster mode, at BENCH_BASELINE';
 const LEVELS = [1, 50, 1000] as const;
 
 export async function clusterBench(): Promise<void> {
@@ -38,11 +50,15 @@ export async function clusterBench(): Promise<void> {
     );
     await ioredis.connect();
     const ceiling = await CeilingCluster.open('127.0.0.1', port);
+    const baseline = BASELINE
+      ? await baselinePool('redis://127.0.0.1/0', { redisClusterNodes: cluster.nodeAddresses })
+      : undefined;
     const opened: { name: string; target: Target }[] = [
       { name: CEILING, target: ceiling },
       { name: OURS, target: ours },
       { name: NODE_REDIS, target: nodeRedis as unknown as Target },
       { name: IOREDIS, target: ioredis },
+      ...(baseline ? [{ name: AT_BASELINE, target: baseline.client as Target }] : []),
     ];
     for (const { target: client } of opened) await setThenGet(client, 50); // warm-up, discarded
     const results = new Map<number, Awaited<ReturnType<typeof interleave>>>();
@@ -54,7 +70,7 @@ export async function clusterBench(): Promise<void> {
         ),
       );
     }
-    await Promise.all([pool.close(), nodeRedis.close(), ioredis.quit()]);
+    await Promise.all([pool.close(), nodeRedis.close(), ioredis.quit(), baseline?.pool.close()]);
     ceiling.close();
 
     console.log('## Cluster mode (3 primaries)\n');
@@ -65,6 +81,7 @@ export async function clusterBench(): Promise<void> {
           ['× ceiling', CEILING],
           ['× createCluster', NODE_REDIS],
           ['× ioredis', IOREDIS],
+          ...(baseline ? ([['× baseline', AT_BASELINE]] as [string, string][]) : []),
         ]),
       );
       console.log();

@@ -7,12 +7,13 @@
  * that rotates from round to round. Ratios are paired: each round's ratio between two
  * contenders, measured seconds apart, then the median over the rounds. `BENCH_ROUNDS` (default
  * 15) and `BENCH_SECONDS` (seconds per slice, default 0.5) set the length of the run;
- * `BENCH_ONLY=shared`, `leases`, `metrics` or `cluster` runs one section.
+ * `BENCH_ONLY=shared`, `leases`, `metrics`, `large` or `cluster` runs one section.
  */
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { startRedisServer } from '../src/testing/index.js';
 import { clusterBench } from './cluster.js';
+import { largeValuesBench } from './large-values.js';
 import { leasesBench } from './leases.js';
 import { ROUNDS, SECONDS } from './lib.js';
 import { metricsBench } from './metrics.js';
@@ -29,6 +30,7 @@ try {
   if (only === undefined || only === 'shared') await sharedClientBench(server);
   if (only === undefined || only === 'leases') await leasesBench(server);
   if (only === undefined || only === 'metrics') await metricsBench(server);
+  if (only === undefined || only === 'large') await largeValuesBench(server);
   if (only === undefined || only === 'cluster') await clusterBench();
 } finally {
   await server.stop();
