@@ -118,7 +118,7 @@ export class ClusterTopology implements Topology {
       logger.warn({ err: error, url: settings.redisUrl }, 'Redis cluster error'),
     );
     this.#cluster.on('node-connect', () => this.#adoptNodeClients());
-    this.#typeFailures();
+    this.#layerCommands();
     const facade = Object.create(this.#cluster);
     shareLifecycle(facade, logger, "the pool's cluster client");
     ownListeners(facade);
@@ -288,11 +288,13 @@ export class ClusterTopology implements Topology {
   }
 
   /**
-   * Every command, `sendCommand()` and transaction of the cluster client leaves with the pool's
-   * typed errors, as on a single connection. Redis's own replies, node-redis's WatchError and its
-   * MaxCommandRedirectionsError (a slot that keeps moving) pass unchanged.
+   * Puts the pool's layer around every command, `sendCommand()` and transaction of the cluster
+   * client: each leaves with the pool's typed errors, as on a single connection (Redis's own
+   * replies, node-redis's WatchError and its MaxCommandRedirectionsError, a slot that keeps
+   * moving, pass unchanged); a blocking command on a key runs on a lease; and a command on one key
+   * goes straight to its node's client when that is ready (see `layerClusterCommands`).
    */
-  #typeFailures(): void {
+  #layerCommands(): void {
     const url = this.#settings.redisUrl;
     const timeoutMs = this.#settings.redisSocketTimeout * 1000;
     const cluster = this.#cluster;

@@ -7,6 +7,7 @@ import { ReplyMonitor } from './health.js';
 import { LeasableConnection, Lease } from './leasable-connection.js';
 import type { Logger } from './logger.js';
 import { flushAll } from './node-redis.js';
+import { pingWithin } from './readiness.js';
 import type { CommonAppSettings } from './settings.js';
 import type { Target } from './target.js';
 import { WaiterQueue } from './waiters.js';
@@ -425,16 +426,10 @@ export class LeasePool {
   async #healthy(connection: LeasableConnection): Promise<boolean> {
     if (!connection.client.isReady || !this.#isCurrent(connection)) return false;
     if (!this.#checkDue(connection)) return true;
-    const timeoutMs = this.#settings.redisSocketTimeout * 1000;
-    try {
-      await beforeDeadline(connection.client.ping(), timeoutMs, () => {
-        throw new Error(`no PONG within ${timeoutMs} ms`);
-      });
-      return true;
-    } catch (error) {
-      this.#logger.debug({ err: error }, 'Idle Redis connection failed its health check; closing it');
-      return false;
-    }
+    const ping = await pingWithin(connection.client, this.#settings.redisSocketTimeout * 1000);
+    if ('latencyMs' in ping) return true;
+    this.#logger.debug({ reason: ping.error }, 'Idle Redis connection failed its health check; closing it');
+    return false;
   }
 
   #lend(connection: LeasableConnection, fromIdle: boolean): Lease {
