@@ -1,13 +1,5 @@
 import calculateSlot from 'cluster-key-slot';
-import {
-  createCluster,
-  ErrorReply,
-  MaxCommandRedirectionsError,
-  type RedisClientOptions,
-  type RedisClusterType,
-  TimeoutError,
-  WatchError,
-} from 'redis';
+import type { RedisClientOptions, RedisClusterType } from 'redis';
 import { ConnectionBudget } from './budget.js';
 import { blockingTimeoutMs } from './commands.js';
 import {
@@ -40,13 +32,18 @@ import {
 import type { Logger } from './logger.js';
 import {
   coalesceWrites,
+  createCluster,
   decoderTap,
+  ErrorReply,
   flushAll,
   installFastPath,
   type KillSocket,
   killableSocket,
   layerClusterCommands,
+  MaxCommandRedirectionsError,
   pendingCount,
+  TimeoutError,
+  WatchError,
 } from './node-redis.js';
 import { pingWithin, type TopologyHealth } from './readiness.js';
 import type { CommonAppSettings, NodeAddress } from './settings.js';

@@ -1,14 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import {
-  createClient,
-  ErrorReply,
-  ConnectionTimeoutError as NodeRedisConnectTimeout,
-  RESP_TYPES,
-  type RedisClientOptions,
-  type RedisClientType,
-} from 'redis';
+import type { RedisClientOptions, RedisClientType } from 'redis';
 import { backoffDelay } from './backoff.js';
 import { beforeDeadline } from './deadline.js';
 import {
@@ -27,12 +20,16 @@ import type { Logger } from './logger.js';
 import {
   coalesceWrites,
   commandOptionsOf,
+  createClient,
   EMPTY_PASSWORD,
+  ErrorReply,
   expectReplies,
   flushWaitingForReply,
   installFastPath,
   type KillSocket,
   killableSocket,
+  ConnectionTimeoutError as NodeRedisConnectTimeout,
+  RESP_TYPES,
   socketKiller,
   tapDecoder,
   typeLostCommands,

@@ -240,3 +240,34 @@ export class ClientUsageError extends RedisPoolError {
   override readonly code = 'REDIS_POOL_CLIENT_MISUSE';
   override name = 'ClientUsageError';
 }
+
+/**
+ * The node-redis the pool loaded does not behave as the pool relies on, so the pool did not open:
+ * some of its guarantees (the reply checks, the watchdog, blocking commands kept off the shared
+ * connection …) would silently not hold. Found by the self-check that runs before a pool's first
+ * connection, once per process. `failures` says what differs, one line each; the message names the
+ * version found and the range the pool supports.
+ */
+export class UnsupportedNodeRedisError extends RedisPoolError {
+  override readonly code = 'REDIS_POOL_NODE_REDIS_UNSUPPORTED';
+  override name = 'UnsupportedNodeRedisError';
+  /** The version of the `redis` package the pool loaded, as its package.json says. */
+  readonly version: string;
+  /** The `redis` versions the pool supports: its package.json's range, all of them tested. */
+  readonly supported: string;
+  /** What differs from what the pool relies on, one sentence each. */
+  readonly failures: readonly string[];
+
+  constructor(version: string, supported: string, failures: readonly string[]) {
+    super(
+      `node-redis ${version} does not behave as @refactorizado/redis-pool relies on, so the pool did not open; ` +
+        `it supports redis ${supported}:\n${failures.map((failure) => `✖ ${failure}`).join('\n')}\n` +
+        `Let the pool's own \`redis\` dependency resolve to a supported version (\`npm ls redis\` shows which one ` +
+        'it got; an override such as npm `overrides`, yarn `resolutions` or `pnpm.overrides` can force another), ' +
+        'or use a release of @refactorizado/redis-pool that supports this node-redis.',
+    );
+    this.version = version;
+    this.supported = supported;
+    this.failures = failures;
+  }
+}

@@ -26,9 +26,12 @@ export {
   type SettingsIssue,
   TlsError,
   type UnavailableReason,
+  UnsupportedNodeRedisError,
 } from './errors.js';
 export type { LeakReport, LeaseOptions, LeaseStats } from './leases.js';
 export { createLogger, type Logger, type LogMethod } from './logger.js';
+export type { OpenTelemetryMeterProvider, PrometheusRegistry } from './metrics.js';
+export { RESP_TYPES } from './node-redis.js';
 export {
   type CloseOptions,
   type ConnectionEvent,

@@ -6,9 +6,26 @@
  * reviewing this file and running those tests. No other file reaches inside node-redis.
  */
 import { channel } from 'node:diagnostics_channel';
-import { RESP_TYPES } from 'redis';
+import * as redis from 'redis';
 import { REPLY_SHAPES, type ReplyKind, type ReplyShape } from './commands.js';
 import type { StringClient } from './connection.js';
+
+/**
+ * node-redis's public exports that the pool uses at run time. They are read from the module's
+ * namespace, not imported by name: a node-redis that lacks one (6.0 to 6.2.0 have no
+ * `MaxCommandRedirectionsError`) still loads, and the self-check (node-redis-check.ts) names what
+ * is missing instead of the process failing to start.
+ */
+export const {
+  createClient,
+  createCluster,
+  ErrorReply,
+  ConnectionTimeoutError,
+  MaxCommandRedirectionsError,
+  RESP_TYPES,
+  TimeoutError,
+  WatchError,
+} = redis;
 
 /** A node-redis client instance, as far as the pool reaches into it. */
 interface Instance {
@@ -216,10 +233,13 @@ const WRITE_AT_MOST = 1024 * 1024;
  * `JOIN_BELOW` or more (a large value) as it is, so neither is copied more than before.
  * node-redis stops writing, until `drain`, once the socket's buffer is full, and commands it has
  * not reached stay queued: a group is taken from its queue only when it is yielded whole.
+ * Returns the count of groups handed to the socket, by which the self-check sees that node-redis
+ * writes through here.
  */
-export function coalesceWrites(client: StringClient): void {
+export function coalesceWrites(client: StringClient): { readonly writes: number } {
   const queue = queueOf(client);
   const commands = queue.commandsToWrite.bind(queue);
+  const counted = { writes: 0 };
   queue.commandsToWrite = function* () {
     let group: Chunk[] = [];
     let joined = '';
@@ -237,6 +257,7 @@ export function coalesceWrites(client: StringClient): void {
       }
       if (size >= WRITE_AT_MOST) {
         if (joined !== '') group.push(joined);
+        counted.writes++;
         yield group;
         group = [];
         joined = '';
@@ -244,8 +265,11 @@ export function coalesceWrites(client: StringClient): void {
       }
     }
     if (joined !== '') group.push(joined);
-    if (group.length > 0) yield group;
+    if (group.length === 0) return;
+    counted.writes++;
+    yield group;
   };
+  return counted;
 }
 
 /**

@@ -1,6 +1,4 @@
 import { EventEmitter } from 'node:events';
-import type { MeterProvider } from '@opentelemetry/api';
-import type { Registry } from 'prom-client';
 import type { RedisClientOptions } from 'redis';
 import { ClusterTopology } from './cluster.js';
 import type { ConnectionEventName, ConnectionRole, RedisPoolClient, StringClient } from './connection.js';
@@ -10,7 +8,15 @@ import { type AcquireTimeoutError, ClientUsageError, PoolClosedError, SettingsCo
 import { TICKS_PER_TIMEOUT } from './health.js';
 import { EMPTY_LEASE_STATS, type LeakReport, type Lease, type LeaseEvents, type LeaseOptions } from './leases.js';
 import { createLogger, type Logger } from './logger.js';
-import { figuresOf, instrumentOpenTelemetry, type MetricsSource, registerPrometheus } from './metrics.js';
+import {
+  figuresOf,
+  instrumentOpenTelemetry,
+  type MetricsSource,
+  type OpenTelemetryMeterProvider,
+  type PrometheusRegistry,
+  registerPrometheus,
+} from './metrics.js';
+import { checkNodeRedis } from './node-redis-check.js';
 import type { HealthReport, TopologyHealth } from './readiness.js';
 import { SentinelTopology } from './sentinel.js';
 import { CommonAppSettings, type SettingsInput } from './settings.js';
@@ -277,7 +283,9 @@ export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEve
    *
    * @throws {ClientUsageError} when neither `meterProvider` nor `@opentelemetry/api` is there.
    */
-  async enableOpenTelemetry(options: { meterProvider?: MeterProvider; poolName?: string } = {}): Promise<void> {
+  async enableOpenTelemetry(
+    options: { meterProvider?: OpenTelemetryMeterProvider; poolName?: string } = {},
+  ): Promise<void> {
     const provider =
       options.meterProvider ??
       (
@@ -302,7 +310,7 @@ export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEve
    * import { register } from 'prom-client';
    * await redisPool.registerPrometheus(register);
    */
-  async registerPrometheus(registry: Registry, options: { poolName?: string } = {}): Promise<void> {
+  async registerPrometheus(registry: PrometheusRegistry, options: { poolName?: string } = {}): Promise<void> {
     await registerPrometheus(registry, this.#metricsSource(options.poolName)).catch((cause: unknown) => {
       if ((cause as { code?: unknown }).code !== 'ERR_MODULE_NOT_FOUND') throw cause;
       throw new ClientUsageError('registerPrometheus() needs prom-client installed (npm install prom-client)', {
@@ -343,6 +351,8 @@ export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEve
    * @throws {SettingsConflictError} when `settings` differ from those of the open pool.
    * @throws {ConnectError} (one of its subclasses) when the first connection fails; nothing is
    * left open, and the next call tries again.
+   * @throws {UnsupportedNodeRedisError} when the node-redis installed does not behave as the pool
+   * relies on (checked once per process, before the first connection).
    */
   async getClient<D extends boolean = boolean>(
     settings?: CommonAppSettings<D> | SettingsInput<D>,
@@ -522,6 +532,7 @@ export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEve
     const generation = this.#generation;
     const logger = this.#logger ?? createLogger(settings.logLevel);
     try {
+      await checkNodeRedis(settings.redisClusterNodes !== undefined, logger);
       const open = await OpenPool.open(settings, logger, this, (kind, ms) => {
         for (const listener of this.#leaseTimeListeners) listener(kind, ms / 1000);
       });

@@ -44,6 +44,13 @@ async function client(url = file.server.url): Promise<StringClient> {
 }
 
 describe('node-redis internals', () => {
+  test('destroy() of a client that never connected does not throw (6.2.1 threw, and so every open failed)', () => {
+    // The shared connection's placeholder, and a client whose first connect failed, are destroyed so.
+    const never = createClient({ url: file.server.url });
+    assert.doesNotThrow(() => never.destroy());
+    assert.equal(never.isOpen, false);
+  });
+
   test('_getQueue().pendingCount counts commands handed over and unanswered; flushAll and flushWaitingForReply reject them', async () => {
     const redis = await client();
     try {
