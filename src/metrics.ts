@@ -1,6 +1,41 @@
-import type { MeterProvider } from '@opentelemetry/api';
-import type { Registry } from 'prom-client';
 import type { PoolStats } from './pool.js';
+
+/*
+ * The OpenTelemetry and prom-client types the pool's API takes, written structurally: the two are
+ * optional peers, and a declaration that imported theirs would not compile for a consumer without
+ * them (TS2307). Their own MeterProvider and Registry fit these; test/types.test-d.ts checks it.
+ */
+
+/** Attributes of a measurement, as OpenTelemetry's `Attributes`. */
+type Attributes = Record<string, string>;
+/** What an instrument is made with, as OpenTelemetry's `MetricOptions`. */
+interface InstrumentOptions {
+  unit?: string;
+  description?: string;
+  advice?: { explicitBucketBoundaries?: number[] };
+}
+/** The part of OpenTelemetry's `Meter` the pool uses. */
+interface Meter {
+  createObservableUpDownCounter(name: string, options?: InstrumentOptions): object;
+  createObservableCounter(name: string, options?: InstrumentOptions): object;
+  createHistogram(name: string, options?: InstrumentOptions): { record(value: number, attributes?: Attributes): void };
+  addBatchObservableCallback(
+    callback: (result: { observe(observable: object, value: number, attributes?: Attributes): void }) => void,
+    observables: object[],
+  ): void;
+}
+
+/** An OpenTelemetry `MeterProvider` (from `@opentelemetry/api`, or an SDK's), as far as the pool uses it. */
+export interface OpenTelemetryMeterProvider {
+  getMeter(name: string): Meter;
+}
+
+/** A prom-client `Registry` (its `register`, or a `new Registry()`), as far as the pool's types need it. */
+export interface PrometheusRegistry {
+  registerMetric(metric: object): void;
+  getSingleMetric(name: string): unknown;
+  metrics(): Promise<string>;
+}
 
 /** The pool-level figures both exporters give, read from `stats()` when they collect. */
 export interface PoolFigures {
@@ -41,7 +76,7 @@ const TIME_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25
  * pools, each with `db.client.connection.pool.name`. The gauges are observed at collect time, so
  * they cost nothing between collections; the two histograms record once per lease.
  */
-export function instrumentOpenTelemetry(provider: MeterProvider, source: MetricsSource): void {
+export function instrumentOpenTelemetry(provider: OpenTelemetryMeterProvider, source: MetricsSource): void {
   const meter = provider.getMeter('@refactorizado/redis-pool');
   const connections = { unit: '{connection}' };
   const count = meter.createObservableUpDownCounter('db.client.connection.count', {
@@ -101,9 +136,10 @@ export function instrumentOpenTelemetry(provider: MeterProvider, source: Metrics
  * histograms `…_wait_time_seconds` and `…_use_time_seconds`, each labelled `pool_name`. The gauges
  * are read when the registry is scraped.
  */
-export async function registerPrometheus(registry: Registry, source: MetricsSource): Promise<void> {
-  const { Counter, Gauge, Histogram } = await import('prom-client');
-  const registers = [registry];
+export async function registerPrometheus(registry: PrometheusRegistry, source: MetricsSource): Promise<void> {
+  const { Counter, Gauge, Histogram, Registry } = await import('prom-client');
+  // The caller's registry, of the prom-client it installed: this very type, from the same module.
+  const registers = [registry as InstanceType<typeof Registry>];
   const gauge = (name: string, help: string, pick: (figures: PoolFigures) => number) =>
     new Gauge({
       name,

@@ -1,5 +1,8 @@
 // Type tests for the public API, checked by `npm run typecheck` (part of `npm test`). Each line
 // fails to compile if the type it pins changes.
+import { metrics } from '@opentelemetry/api';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { Registry, register } from 'prom-client';
 import {
   type BufferClient,
   type CommonAppSettings,
@@ -49,3 +52,12 @@ expectType<Equal<typeof SETTINGS_DEFAULTS.redisOfflineQueue, true>>(true);
 expectType<Equal<SettingsInput['redisSocketTimeout'], number | string | undefined>>(true);
 expectType<Equal<CommonAppSettings['redisHost'], string | undefined>>(true);
 expectType<Equal<CommonAppSettings['redisUrl'], string>>(true);
+
+// The optional peers' own types fit the structural ones the pool's API takes, so the package's
+// declarations import neither peer.
+export async function optionalPeersFit() {
+  await pool.enableOpenTelemetry({ meterProvider: metrics.getMeterProvider() });
+  await pool.enableOpenTelemetry({ meterProvider: new MeterProvider() });
+  await pool.registerPrometheus(register);
+  await pool.registerPrometheus(new Registry());
+}
