@@ -20,7 +20,16 @@ import {
   SETTINGS_DEFAULTS,
   type SettingsInput,
 } from './settings/schema.js';
-import { byName, type Candidate, describe, pick, readEnvFile } from './settings/sources.js';
+import {
+  byName,
+  type Candidate,
+  describe,
+  environmentVariables,
+  fromVariable,
+  pick,
+  readEnvFile,
+  shown,
+} from './settings/sources.js';
 import { unknownOptions, unknownVariables } from './settings/suggestions.js';
 
 export type { LogLevel, NodeAddress } from './settings/parsers.js';
@@ -34,6 +43,20 @@ export interface LoadSettingsOptions {
   envFile?: string | false;
   /** Receives one line per warning (unknown `REDIS_*` variables, ignored settings). @default process.emitWarning */
   onWarning?: (message: string) => void;
+}
+
+/** Where one setting's value came from, as `settings.sources()` and `redis-pool check` show it. */
+export interface SettingSource {
+  /** The variable a user sets, for example `REDIS_URL`. */
+  readonly variable: string;
+  /** The value as it may be shown: secrets as `***`, the URL without its password; `undefined` when unset. */
+  readonly value: string | undefined;
+  /** Passed in code, from the environment, from `.env`, from the URL (`REDIS_URL` states it), or the default. */
+  readonly source: 'code' | 'environment' | '.env' | 'REDIS_URL' | 'default';
+  /** The name found in the environment or `.env`, when it is not the variable's own spelling (`redis_url`). */
+  readonly spelling?: string;
+  /** The line of `.env`. */
+  readonly line?: number;
 }
 
 /**
@@ -65,11 +88,13 @@ export interface CommonAppSettings<D extends boolean = boolean> extends Resolved
 // biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface above gives the class its fields, from the table.
 export class CommonAppSettings<D extends boolean = boolean> {
   readonly #warnings: readonly string[];
+  readonly #sources: readonly SettingSource[];
 
   constructor(input: SettingsInput<D> = {}, options: LoadSettingsOptions = {}) {
-    const { values, warnings } = resolveSettings(input, options);
+    const { values, warnings, sources } = resolveSettings(input, options);
     Object.assign(this, values);
     this.#warnings = warnings;
+    this.#sources = sources;
     const onWarning = options.onWarning ?? ((message) => process.emitWarning(message, 'RedisPoolSettingsWarning'));
     for (const warning of warnings) onWarning(warning);
     Object.freeze(this);
@@ -78,6 +103,15 @@ export class CommonAppSettings<D extends boolean = boolean> {
   /** Warnings found while loading: unknown `REDIS_*` variables and settings Node cannot honour. */
   get warnings(): readonly string[] {
     return this.#warnings;
+  }
+
+  /**
+   * Where each setting's value came from, by the variable a user sets: code, the environment (with
+   * the spelling found), `.env` (with its line), the URL, or the default. Secrets show as `***`.
+   * This is what `redis-pool check` prints, to answer "why does this service connect there?".
+   */
+  sources(): readonly SettingSource[] {
+    return this.#sources;
   }
 
   /** The environment variable names of the settings whose values differ from `other`'s. */
@@ -118,9 +152,12 @@ export function loadSettings<const D extends boolean = boolean>(
 
 function resolveSettings(input: SettingsInput, options: LoadSettingsOptions) {
   const issues: SettingsIssue[] = [];
-  const env = byName(options.env ?? process.env, 'the environment', issues);
+  const warnings: string[] = [];
+  const environment = options.env ?? process.env;
+  const env = byName(environmentVariables(environment), 'the environment', issues);
+  const envFile = options.envFile === false ? undefined : resolve(options.envFile ?? '.env');
   const dotenv = byName(
-    options.envFile === false ? {} : readEnvFile(resolve(options.envFile ?? '.env'), issues),
+    envFile === undefined ? [] : readEnvFile(envFile, environment, issues, warnings),
     '.env',
     issues,
   );
@@ -132,9 +169,13 @@ function resolveSettings(input: SettingsInput, options: LoadSettingsOptions) {
     const field: Field = SCHEMA[key];
     const candidate =
       pick(input[key], 'code') ??
-      pick(env.get(field.env)?.value, 'the environment') ??
-      pick(dotenv.get(field.env)?.value, '.env');
+      fromVariable(env.get(field.env), 'the environment') ??
+      fromVariable(dotenv.get(field.env), '.env');
     if (candidate === undefined) continue;
+    candidates[key] = candidate;
+    // An empty host, user name or password is none, as redis-py reads it; an empty number or
+    // boolean is refused, as pydantic refuses it.
+    if (candidate.value === '' && 'empty' in field) continue;
     const value = field.parse(candidate.value);
     if (value instanceof Expected) {
       issues.push({
@@ -144,7 +185,6 @@ function resolveSettings(input: SettingsInput, options: LoadSettingsOptions) {
       });
       continue;
     }
-    candidates[key] = candidate;
     (parsed as Record<Key, unknown>)[key] = value;
   }
 
@@ -157,13 +197,17 @@ function resolveSettings(input: SettingsInput, options: LoadSettingsOptions) {
     });
   }
 
-  checkLimits(parsed, issues);
   const address = resolveAddress(parsed, candidates, issues);
+  for (const [key, value] of Object.entries(address.options)) {
+    (parsed as Record<string, unknown>)[key] = value;
+    candidates[key as Key] = { value, origin: 'REDIS_URL' };
+  }
+  checkLimits(parsed, issues);
   checkSentinel(parsed, address.path !== undefined, issues);
   checkCluster(parsed, address, issues);
   // TLS asked for anywhere counts here, so a scheme conflict is not reported twice.
   checkTlsFiles(parsed, address.ssl || parsed.redisSsl === true, issues);
-  const warnings = unknownVariables([env, dotenv]);
+  warnings.push(...unknownVariables([env, dotenv]));
 
   if (issues.length > 0) throw new SettingsError(issues);
 
@@ -190,5 +234,24 @@ function resolveSettings(input: SettingsInput, options: LoadSettingsOptions) {
   const ordered = Object.fromEntries(
     [...Object.keys(SCHEMA), 'redisSocketPath'].map((key) => [key, values[key]]),
   ) as unknown as ResolvedSettings;
-  return { values: ordered, warnings };
+  const sources = (Object.keys(SCHEMA) as Key[]).map((key): SettingSource => {
+    const field: Field = SCHEMA[key];
+    const value = values[key];
+    const text =
+      value === undefined
+        ? undefined
+        : Array.isArray(value)
+          ? value.map((node: { host: string; port: number }) => `${node.host}:${node.port}`).join(',')
+          : shown(value instanceof Secret ? value.reveal() : value, field.secret === true, field.env);
+    const candidate = key !== 'redisUrl' && address.stated.has(key) ? undefined : candidates[key];
+    if (candidate === undefined) {
+      const source = address.stated.has(key) && key !== 'redisUrl' ? 'REDIS_URL' : 'default';
+      return { variable: field.env, value: text, source };
+    }
+    const source = candidate.origin === 'the environment' ? 'environment' : candidate.origin;
+    const spelling = candidate.name !== undefined && candidate.name !== field.env ? { spelling: candidate.name } : {};
+    const line = candidate.line === undefined ? {} : { line: candidate.line };
+    return { variable: field.env, value: text, source, ...spelling, ...line };
+  });
+  return { values: ordered, warnings, sources };
 }

@@ -3,8 +3,9 @@
  * that fills the parts it leaves out from the fields and refuses a field that contradicts it.
  */
 import type { SettingsIssue } from '../errors.js';
-import { CONTROL, controlCharacter, Expected, hostOf, integer, type NodeAddress } from './parsers.js';
-import { envOf, type Key, type Parsed } from './schema.js';
+import { Expected, hostOf, type NodeAddress } from './parsers.js';
+import { pythonInt, QUERY_SETTINGS, readRedisUrl, type UrlParts, UrlRefusal } from './redis-url.js';
+import { envOf, type Key, type Parsed, SCHEMA } from './schema.js';
 import { type Candidate, describe } from './sources.js';
 
 /** The address used when neither `REDIS_URL` nor the individual fields say otherwise. */
@@ -20,18 +21,10 @@ export interface Address {
   username: string | undefined;
   password: string | undefined;
   ssl: boolean;
-}
-
-/** The parts of the address a URL may state; `undefined` means the URL leaves that part out. */
-interface UrlParts {
-  unix: boolean;
-  host?: string | undefined;
-  port?: number | undefined;
-  path?: string | undefined;
-  db?: number | undefined;
-  username?: string | undefined;
-  password?: string | undefined;
-  ssl: boolean;
+  /** Settings the URL's query gives (`?max_connections=3`), which no source contradicts. */
+  options: Parsed;
+  /** The settings whose values the URL states. */
+  stated: Set<Key>;
 }
 
 /**
@@ -82,33 +75,70 @@ export function resolveAddress(
   const url = unix
     ? `unix://${user}${parts?.path}?db=${db}`
     : `${ssl ? 'rediss' : 'redis'}://${user}${host?.includes(':') ? `[${host}]` : host}:${port}/${db}`;
-  return { url, host, port, path: parts?.path, db, username, password, ssl };
+  const options = parts ? queryOptions(parts, parsed, candidates, issues) : {};
+  const stated = new Set(Object.keys(options) as Key[]);
+  const fromUrl = {
+    redisHost: parts?.host,
+    redisPort: parts?.port,
+    redisDb: parts?.db,
+    redisUsername: parts?.username,
+  };
+  for (const [key, part] of Object.entries(fromUrl)) if (part !== undefined) stated.add(key as Key);
+  if (parts?.password !== undefined) stated.add('redisPassword');
+  if (parts) stated.add('redisSsl');
+  return { url, host, port, path: parts?.path, db, username, password, ssl, options, stated };
 }
 
-/** Query parameters a Redis URL may carry: redis-py reads these (and more) from the query too. */
-const URL_PARAMETERS = new Set(['db', 'username', 'password']);
-/** redis-py's other query parameters, with the setting that does the same here. */
-const PYTHON_PARAMETERS: Record<string, string> = {
-  socket_timeout: 'REDIS_SOCKET_TIMEOUT',
-  socket_connect_timeout: 'REDIS_SOCKET_CONNECT_TIMEOUT',
-  socket_keepalive: 'REDIS_SOCKET_KEEPALIVE',
-  health_check_interval: 'REDIS_HEALTH_CHECK_INTERVAL',
-  max_connections: 'REDIS_MAX_CONNECTIONS',
-  ssl_ca_certs: 'REDIS_SSL_CA_CERTS',
-  ssl_certfile: 'REDIS_SSL_CERTFILE',
-  ssl_keyfile: 'REDIS_SSL_KEYFILE',
+const wholeNumber = (text: string) =>
+  pythonInt(text) ?? new Expected('a whole number (redis-py reads it with int(), and refuses anything else)');
+/** redis-py's readers of query values (Python's `int()`, `float()` and its `to_bool()`), by setting. */
+const QUERY_READERS: Partial<Record<Key, (text: string) => unknown>> = {
+  redisSocketConnectTimeout: (text) => text,
+  redisSocketTimeout: (text) => text,
+  redisMaxConnections: wholeNumber,
+  redisHealthCheckInterval: wholeNumber,
+  redisSocketKeepalive: (text) => !['0', 'F', 'FALSE', 'N', 'NO'].includes(text.toUpperCase()),
 };
 
 /**
- * The parts `REDIS_URL` states. The query may hold `db`, `username` and `password`, as redis-py
- * reads them; a part stated twice (in the user info or path and in the query) must agree.
- * Messages show the URL redacted (`redactUrl`), or not at all when it cannot be parsed.
+ * The settings the URL's query gives, read as redis-py reads them and checked by each setting's
+ * own parser. redis-py lets the query win over what the service passes; here a source that states
+ * another value is a conflict, as for every part of the URL.
  */
+function queryOptions(
+  parts: UrlParts,
+  parsed: Parsed,
+  candidates: Partial<Record<Key, Candidate>>,
+  issues: SettingsIssue[],
+): Parsed {
+  const options: Record<string, unknown> = {};
+  for (const [variable, text] of parts.query) {
+    const key = (Object.keys(QUERY_READERS) as Key[]).find((name) => envOf(name) === variable) as Key;
+    const name = Object.entries(QUERY_SETTINGS).find(([, to]) => to === variable)?.[0];
+    const read = (QUERY_READERS[key] as (text: string) => unknown)(text);
+    const value = read instanceof Expected ? read : SCHEMA[key].parse(read);
+    if (value instanceof Expected) {
+      issues.push({
+        code: 'invalid_value',
+        path: 'REDIS_URL',
+        message: `Expected ?${name}= in \`REDIS_URL\` to be ${value.text} (it stands for \`${variable}\`), got \`${text}\``,
+      });
+    } else if (candidates[key] !== undefined && parsed[key] !== value) {
+      issues.push({
+        code: 'conflict',
+        path: variable,
+        message: `\`${variable}\` (${String(parsed[key])}) contradicts ?${name}= in \`REDIS_URL\` (${text}); state it in one place only`,
+      });
+    } else {
+      options[key] = value;
+    }
+  }
+  return options as Parsed;
+}
+
+/** The parts `REDIS_URL` states, as redis-py reads them (`readRedisUrl`); messages show the URL redacted. */
 function parseRedisUrl(candidate: Candidate, issues: SettingsIssue[]): UrlParts | undefined {
-  const raw = String(candidate.value).trim();
-  let failed = false;
   const bad = (expected: string) => {
-    failed = true;
     issues.push({
       code: 'invalid_value',
       path: 'REDIS_URL',
@@ -116,76 +146,12 @@ function parseRedisUrl(candidate: Candidate, issues: SettingsIssue[]): UrlParts 
     });
     return undefined;
   };
-  // The URL parser drops tabs and line breaks without a word, so a URL split over two lines
-  // would quietly become another URL.
-  if (CONTROL.test(raw)) return bad(`a URL without control characters; it contains ${controlCharacter(raw)}`);
-  // redis-py writes credentials on a unix:// URL as unix://user:password@/path, which the URL
-  // parser refuses (user info without a host); they are set on the parsed URL instead.
-  const unixUser = /^unix:\/\/([^/]*)@(\/.*)$/is.exec(raw);
-  let url: URL;
-  let userInfo: [string, string];
-  try {
-    url = new URL(unixUser ? `unix://${unixUser[2]}` : raw);
-    const [user = '', pass = ''] = unixUser ? (unixUser[1] as string).split(/:(.*)/s) : [url.username, url.password];
-    userInfo = [user, pass];
-  } catch {
-    // The parser's own error echoes the input, password included, so it is not kept as a cause.
-    return bad('a URL like redis://[user[:password]@]host[:port][/db], rediss://… or unix:///path/to/socket');
+  const parts = readRedisUrl(String(candidate.value));
+  if (parts instanceof UrlRefusal) return bad(parts.expected);
+  if (parts.host !== undefined && hostOf(parts.host) === undefined) {
+    return bad(`a URL whose host is a host name or an IP address, not \`${parts.host}\``);
   }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:' && url.protocol !== 'unix:') {
-    return bad('a URL with the scheme redis://, rediss:// or unix://');
-  }
-  if (url.hash) return bad('a URL without a #fragment (write a # in a password as %23)');
-  const decode = (part: string, what: string) => {
-    try {
-      return part === '' ? undefined : decodeURIComponent(part);
-    } catch {
-      return bad(`a URL whose ${what} is percent-encoded (a % followed by two hex digits; a % itself is %25)`);
-    }
-  };
-  const query = new Map<string, string>();
-  for (const [name, value] of url.searchParams) {
-    if (!URL_PARAMETERS.has(name)) {
-      const instead = PYTHON_PARAMETERS[name];
-      return bad(
-        `a URL whose query holds only db, username and password; \`${name}\` is not read here` +
-          (instead ? `: set ${instead} instead` : ''),
-      );
-    }
-    if (query.has(name)) return bad(`a URL that states ?${name}= once`);
-    query.set(name, value);
-  }
-  const agreed = (what: string, fromUrl: string | undefined, fromQuery: string | undefined) => {
-    if (fromUrl !== undefined && fromQuery !== undefined && fromUrl !== fromQuery) {
-      bad(
-        `a URL that states its ${what} once, or the same twice (in the ${what === 'database' ? 'path' : 'user info'} and in the query)`,
-      );
-    }
-    return fromUrl ?? fromQuery;
-  };
-  const username = agreed('user name', decode(userInfo[0], 'user name'), query.get('username'));
-  const password = agreed('password', decode(userInfo[1], 'password'), query.get('password'));
-  const dbInPath = url.protocol === 'unix:' ? undefined : url.pathname.replace(/^\//, '') || undefined;
-  const dbText = agreed('database', dbInPath, query.get('db'));
-  const db = dbText === undefined ? undefined : integer(0)(dbText);
-  if (db instanceof Expected) return bad('a URL whose database (the path, or ?db=) is an integer >= 0, like /0');
-  if (url.protocol === 'unix:') {
-    if (url.host) {
-      return bad(
-        'a unix:// URL without a host: unix:///run/redis.sock (three slashes; in unix://run/redis.sock, run is a host)',
-      );
-    }
-    const path = decode(url.pathname, 'socket path');
-    if (!path?.startsWith('/') || path === '/')
-      return bad('a unix:// URL with an absolute socket path, like unix:///run/redis.sock');
-    return failed ? undefined : { unix: true, path, db, username, password, ssl: false };
-  }
-  const hostText = url.hostname.replace(/^\[(.*)\]$/, '$1');
-  const host = hostText === '' ? undefined : hostOf(hostText);
-  if (hostText !== '' && host === undefined) return bad('a URL whose host is a host name or an IP address');
-  const port = url.port === '' ? undefined : Number(url.port);
-  if (port === 0) return bad('a URL with a port from 1 to 65535');
-  return failed ? undefined : { unix: false, host, port, db, username, password, ssl: url.protocol === 'rediss:' };
+  return parts;
 }
 
 /**

@@ -21,8 +21,10 @@ export interface NodeAddress {
   port: number;
 }
 
-const TRUE_WORDS = new Set(['true', '1', 'yes', 'on']);
-const FALSE_WORDS = new Set(['false', '0', 'no', 'off']);
+// pydantic v2's booleans, read as the Python services read them: these words in any case, and
+// nothing around them.
+const TRUE_WORDS = new Set(['true', '1', 'yes', 'on', 't', 'y']);
+const FALSE_WORDS = new Set(['false', '0', 'no', 'off', 'f', 'n']);
 const LOG_LEVELS: Record<string, LogLevel> = {
   trace: 'trace',
   debug: 'debug',
@@ -35,12 +37,33 @@ const LOG_LEVELS: Record<string, LogLevel> = {
   silent: 'silent',
 };
 
-const toNumber = (raw: unknown): number =>
-  typeof raw === 'number'
-    ? raw
-    : typeof raw === 'string' && /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(raw)
-      ? Number(raw)
-      : Number.NaN;
+/** What pydantic strips around a number: Unicode white space (Rust's `str::trim`). */
+const AROUND =
+  /^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
+/** Digits with single underscores between them, as pydantic (and Python) allow: `5_000`. */
+const DIGITS = '\\d(?:_?\\d)*';
+/** pydantic's integers from text: a whole number, optionally written with a zero fraction (`5.0`). */
+const INTEGER = new RegExp(`^[+-]?${DIGITS}(?:\\.0+)?$`);
+/** pydantic's floats from text, `inf` and `nan` included (which the seconds settings refuse). */
+const FLOAT = new RegExp(
+  `^[+-]?(?:(?:${DIGITS}(?:\\.(?:${DIGITS})?)?|\\.${DIGITS})(?:e[+-]?${DIGITS})?|inf|infinity|nan)$`,
+  'i',
+);
+
+/** A number read as pydantic v2 reads a float (`integer` for an int) from the environment; NaN when it refuses. */
+const toNumber = (raw: unknown, integer = false): number => {
+  if (typeof raw === 'number') return raw;
+  if (typeof raw !== 'string') return Number.NaN;
+  const text = raw.replace(AROUND, '');
+  if (!(integer ? INTEGER : FLOAT).test(text)) return Number.NaN;
+  const plain = text.replaceAll('_', '').toLowerCase();
+  if (plain.endsWith('nan')) return Number.NaN;
+  return plain.endsWith('inf') || plain.endsWith('infinity')
+    ? plain.startsWith('-')
+      ? -Infinity
+      : Infinity
+    : Number(plain);
+};
 
 /** Control characters (CR, LF, tab, NUL …): never part of a setting, often a sign of a .env saved with Windows line endings. */
 export const CONTROL = /\p{Cc}/u;
@@ -61,6 +84,10 @@ export const text: Parser<string, string> = (raw) => {
   }
   return raw;
 };
+
+/** A user name or a password: any characters, as the Python services send them (AUTH takes any bytes). */
+export const credential: Parser<string, string> = (raw) =>
+  typeof raw === 'string' && raw !== '' ? raw : new Expected('a non-empty string');
 
 /** A name that is one word of printable characters: a client name prefix, a sentinel master name. `why` says what it is for. */
 export const word =
@@ -111,16 +138,16 @@ export const nodeList: Parser<readonly NodeAddress[], string> = (raw) => {
 
 export const boolean: Parser<boolean, boolean | string> = (raw) => {
   if (typeof raw === 'boolean') return raw;
-  const word = typeof raw === 'string' ? raw.trim().toLowerCase() : undefined;
+  const word = typeof raw === 'string' ? raw.toLowerCase() : undefined;
   if (word !== undefined && TRUE_WORDS.has(word)) return true;
   if (word !== undefined && FALSE_WORDS.has(word)) return false;
-  return new Expected('a boolean (true/false, 1/0, yes/no or on/off)');
+  return new Expected('a boolean: true/false, 1/0, yes/no, on/off, t/f or y/n, in any case and without spaces');
 };
 
 export const integer =
   (min: number, max = Number.MAX_SAFE_INTEGER): Parser<number, number | string> =>
   (raw) => {
-    const n = toNumber(raw);
+    const n = toNumber(raw, true);
     if (Number.isInteger(n) && n >= min && n <= max) return n;
     const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
     return new Expected(`an integer ${range}`);
@@ -152,7 +179,7 @@ export const interval = seconds({ allowZero: true, timer: true });
 export const age = seconds({ allowZero: true, timer: false });
 
 export const protocol: Parser<2 | 3, 2 | 3 | string> = (raw) => {
-  const n = toNumber(raw);
+  const n = toNumber(raw, true);
   return n === 2 || n === 3 ? n : new Expected('2 or 3 (the RESP version)');
 };
 

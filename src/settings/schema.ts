@@ -8,6 +8,7 @@ import type { Secret } from '../secret.js';
 import {
   age,
   boolean,
+  credential,
   host,
   integer,
   interval,
@@ -31,6 +32,11 @@ export interface Field<T = unknown, In = unknown> {
   readonly shownDefault?: string;
   /** A secret: never shown, in messages or anywhere else. */
   readonly secret?: true;
+  /**
+   * An empty value means none (`''` is no host, user name or password to redis-py). Without it an
+   * empty value goes to the parser, which refuses it, as pydantic refuses an empty number.
+   */
+  readonly empty?: 'none';
 }
 
 const field = <const F extends Field>(spec: F) => spec;
@@ -45,14 +51,15 @@ export const SCHEMA = {
   logLevel: field({ env: 'LOG_LEVEL', parse: logLevel, shownDefault: 'required' }),
   /**
    * `redis://[user[:password]@]host[:port][/db]`, `rediss://…` for TLS, or
-   * `unix:///path/to/redis.sock`; the query may give `db`, `username` and `password`. The URL is
-   * the base: the fields below may fill parts it leaves out, and one that contradicts it is an
-   * error.
+   * `unix:///path/to/redis.sock`, read as redis-py reads it; the query may give `db`, `username`,
+   * `password`, and `socket_connect_timeout`, `socket_timeout`, `socket_keepalive`,
+   * `max_connections` and `health_check_interval`. The URL is the base: the fields below may fill
+   * parts it leaves out, and one that contradicts it is an error.
    * @example 'rediss://app@redis.internal:6380/2'
    */
   redisUrl: field({ env: 'REDIS_URL', parse: text, secret: true, shownDefault: 'redis://localhost:6379/0' }),
   /** The host, when `REDIS_URL` gives none: a host name or an IP address, without a port. */
-  redisHost: field({ env: 'REDIS_HOST', parse: host, shownDefault: 'localhost' }),
+  redisHost: field({ empty: 'none', env: 'REDIS_HOST', parse: host, shownDefault: 'localhost' }),
   /** The port, 1–65535, when `REDIS_URL` gives none. */
   redisPort: field({ env: 'REDIS_PORT', parse: integer(1, 65535), shownDefault: '6379' }),
   /** The database, an integer ≥ 0, when `REDIS_URL` gives none. */
@@ -61,17 +68,17 @@ export const SCHEMA = {
    * The ACL user, when `REDIS_URL` gives none. Without a password it authenticates with an empty
    * one, which Redis accepts for a `nopass` user.
    */
-  redisUsername: field({ env: 'REDIS_USERNAME', parse: text }),
+  redisUsername: field({ empty: 'none', env: 'REDIS_USERNAME', parse: credential }),
   /** The password, usually kept in a secret store while `REDIS_URL` holds none. */
-  redisPassword: field({ env: 'REDIS_PASSWORD', parse: text, secret: true }),
+  redisPassword: field({ empty: 'none', env: 'REDIS_PASSWORD', parse: credential, secret: true }),
   /** Use TLS. Must agree with the URL's scheme when `REDIS_URL` is set (`rediss://` is TLS). */
   redisSsl: field({ env: 'REDIS_SSL', parse: boolean, shownDefault: 'false' }),
   /** A PEM file of CA certificates to trust instead of Node's store. Needs TLS. */
-  redisSslCaCerts: field({ env: 'REDIS_SSL_CA_CERTS', parse: text }),
+  redisSslCaCerts: field({ empty: 'none', env: 'REDIS_SSL_CA_CERTS', parse: text }),
   /** A PEM client certificate, for servers that ask for one. Needs TLS and `REDIS_SSL_KEYFILE`. */
-  redisSslCertfile: field({ env: 'REDIS_SSL_CERTFILE', parse: text }),
+  redisSslCertfile: field({ empty: 'none', env: 'REDIS_SSL_CERTFILE', parse: text }),
   /** The unencrypted PEM private key of `REDIS_SSL_CERTFILE`. */
-  redisSslKeyfile: field({ env: 'REDIS_SSL_KEYFILE', parse: text }),
+  redisSslKeyfile: field({ empty: 'none', env: 'REDIS_SSL_KEYFILE', parse: text }),
   /**
    * `true` returns strings, `false` returns Buffers. Passed in code as a literal, the client's
    * types follow it.
@@ -138,22 +145,23 @@ export const SCHEMA = {
    * TLS and the database.
    * @example '10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379'
    */
-  redisSentinels: field({ env: 'REDIS_SENTINELS', parse: nodeList }),
+  redisSentinels: field({ empty: 'none', env: 'REDIS_SENTINELS', parse: nodeList }),
   /** The name the sentinels monitor the primary under; required with `REDIS_SENTINELS`. */
   redisSentinelMaster: field({
+    empty: 'none',
     env: 'REDIS_SENTINEL_MASTER',
     parse: word('the sentinels monitor the primary under it'),
   }),
   /** The ACL user for the sentinels themselves, when they require one. */
-  redisSentinelUsername: field({ env: 'REDIS_SENTINEL_USERNAME', parse: text }),
+  redisSentinelUsername: field({ empty: 'none', env: 'REDIS_SENTINEL_USERNAME', parse: credential }),
   /** The password for the sentinels themselves, when they require one. */
-  redisSentinelPassword: field({ env: 'REDIS_SENTINEL_PASSWORD', parse: text, secret: true }),
+  redisSentinelPassword: field({ empty: 'none', env: 'REDIS_SENTINEL_PASSWORD', parse: credential, secret: true }),
   /**
    * Cluster mode: `host:port,host:port` of some nodes of a Redis Cluster; the rest is discovered.
    * `REDIS_URL` then gives only credentials and TLS; the database must be 0.
    * @example '10.0.0.1:6379,10.0.0.2:6379'
    */
-  redisClusterNodes: field({ env: 'REDIS_CLUSTER_NODES', parse: nodeList }),
+  redisClusterNodes: field({ empty: 'none', env: 'REDIS_CLUSTER_NODES', parse: nodeList }),
 };
 
 export type Schema = typeof SCHEMA;
