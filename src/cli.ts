@@ -7,7 +7,7 @@ import type { StringClient } from './connection.js';
 import { runDemo } from './demo.js';
 import { createLogger } from './logger.js';
 import { RedisPool } from './pool.js';
-import { CommonAppSettings, type SettingsInput } from './settings.js';
+import { CommonAppSettings, type SettingSource, type SettingsInput } from './settings.js';
 
 const USAGE = `Usage: redis-pool <command> [options]
 
@@ -160,20 +160,25 @@ function describeError(error: unknown): CheckReport['error'] {
 
 const EXIT_STATUS = { healthy: 0, unhealthy: 1, 'invalid-settings': 2 } as const;
 
+/** The settings as `check --json` prints them: by variable, each with its value and where it came from. */
+function bySetting(settings: CommonAppSettings) {
+  return Object.fromEntries(
+    settings.sources().map(({ variable, value, ...from }) => [variable, { value: value ?? null, ...from }]),
+  );
+}
+
+/** Where a value came from, as `check` prints it: `.env line 3`, `environment (as redis_url)`. */
+function sourceText({ source, spelling, line }: SettingSource): string {
+  return `${source}${line === undefined ? '' : ` line ${line}`}${spelling === undefined ? '' : ` (as ${spelling})`}`;
+}
+
 function printReport(report: CheckReport, write: (line: string) => void): void {
   if (report.settings) {
-    const rows = Object.entries(JSON.parse(JSON.stringify(report.settings)) as Record<string, unknown>).filter(
-      ([, value]) => value !== undefined,
-    );
     write('Settings (code > environment > .env > defaults):');
-    const shown = (value: unknown) =>
-      Array.isArray(value)
-        ? value.map((node: { host: string; port: number }) => `${node.host}:${node.port}`).join(',')
-        : String(value);
     write(
       table(
-        [],
-        rows.map(([key, value]) => [key, shown(value)]),
+        ['variable', 'value', 'from'],
+        report.settings.sources().map((entry) => [entry.variable, entry.value ?? '-', sourceText(entry)]),
       ),
     );
   }
@@ -232,7 +237,8 @@ async function run(argv: string[], io: CliIo): Promise<number> {
   if (command === 'clients') return clients(io, values.json);
   if (!values.json) io.stderr('Checking Redis…\n');
   const report = await check(io);
-  if (values.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
+  if (values.json)
+    io.stdout(`${JSON.stringify({ ...report, settings: report.settings && bySetting(report.settings) }, null, 2)}\n`);
   else printReport(report, (line) => io.stdout(`${line}\n`));
   return EXIT_STATUS[report.status];
 }

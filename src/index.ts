@@ -53,6 +53,7 @@ export {
   loadSettings,
   type NodeAddress,
   SETTINGS_DEFAULTS,
+  type SettingSource,
   type SettingsInput,
 } from './settings.js';
 export type { SharedState } from './shared-connection.js';

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createClient } from 'redis';
@@ -15,10 +18,10 @@ before(async () => {
 });
 after(() => server.stop());
 
-/** Runs the CLI with exactly this environment (and no .env: the working directory has none). */
-function run(args: string[], env: Record<string, string>) {
-  const child = spawnSync(process.execPath, ['--import', 'tsx', cli, ...args], {
-    cwd: fileURLToPath(new URL('./fixtures', import.meta.url)),
+/** Runs the CLI with exactly this environment, in `cwd` (by default one without a .env). */
+function run(args: string[], env: Record<string, string>, cwd = fileURLToPath(new URL('./fixtures', import.meta.url))) {
+  const child = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), cli, ...args], {
+    cwd,
     env: { PATH: process.env.PATH ?? '', ...env },
     encoding: 'utf8',
     timeout: 30_000,
@@ -36,7 +39,7 @@ const base = () => ({
 test('check: a healthy server exits 0 and reports it, with risky settings', () => {
   const child = run(['check'], base());
   assert.equal(child.status, 0, child.stderr);
-  assert.match(child.stdout, /redisPassword +\*\*\*/);
+  assert.match(child.stdout, /REDIS_PASSWORD +\*\*\* +REDIS_URL/);
   assert.match(child.stdout, /Server: Redis \d+\.\d+\.\d+, mode standalone, role master/);
   assert.match(
     child.stdout,
@@ -50,10 +53,46 @@ test('check --json prints a machine-readable report', () => {
   assert.equal(child.status, 0, child.stderr);
   const report = JSON.parse(child.stdout);
   assert.equal(report.status, 'healthy');
-  assert.equal(report.settings.redisPassword, '***');
+  assert.deepEqual(report.settings.REDIS_PASSWORD, { value: '***', source: 'REDIS_URL' });
+  assert.deepEqual(report.settings.REDIS_HEALTH_CHECK_INTERVAL, { value: '2', source: 'environment' });
   assert.equal(report.server.role, 'master');
   assert.deepEqual(report.warnings, []);
   assert.equal(typeof report.pingMs, 'number');
+});
+
+test('check says where each value came from: the environment with the spelling found, .env with its line, the default', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'redis-pool-cli-'));
+  try {
+    writeFileSync(
+      join(dir, '.env'),
+      `# the cache\nREDIS_MAX_CONNECTIONS=7\nredis_url=${server.url.replace('redis://', `redis://:${PASSWORD}@`)}\n`,
+    );
+    const { REDIS_URL: _, ...env } = base();
+    const child = run(['check', '--json'], { ...env, redis_socket_timeout: '3' }, dir);
+    assert.equal(child.status, 0, child.stderr);
+    const { settings } = JSON.parse(child.stdout);
+    assert.deepEqual(settings.REDIS_MAX_CONNECTIONS, { value: '7', source: '.env', line: 2 });
+    assert.deepEqual(settings.REDIS_URL, {
+      value: `${server.url}/0`,
+      source: '.env',
+      spelling: 'redis_url',
+      line: 3,
+    });
+    assert.deepEqual(settings.REDIS_SOCKET_TIMEOUT, {
+      value: '3',
+      source: 'environment',
+      spelling: 'redis_socket_timeout',
+    });
+    assert.deepEqual(settings.REDIS_POOL_TIMEOUT, { value: '5', source: 'default' });
+    assert.deepEqual(settings.REDIS_HOST, { value: '127.0.0.1', source: 'REDIS_URL' });
+    assert.deepEqual(settings.REDIS_USERNAME, { value: null, source: 'default' });
+    const text = run(['check'], { ...env, redis_socket_timeout: '3' }, dir);
+    assert.match(text.stdout, /REDIS_MAX_CONNECTIONS +7 +\.env line 2/);
+    assert.match(text.stdout, /REDIS_SOCKET_TIMEOUT +3 +environment \(as redis_socket_timeout\)/);
+    assert.match(text.stdout, /REDIS_URL +redis:\/\/127\.0\.0\.1:\d+\/0 +\.env line 3 \(as redis_url\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('check: an unreachable server exits 1 with the typed error', () => {
