@@ -82,6 +82,100 @@ describe('REDIS_USERNAME without a password', () => {
   });
 });
 
+describe('credentials: Redis sees the user the settings name, on every kind of connection', () => {
+  // Regressions: `redis://alice@cache/0?password=` connected as `default` (an empty ?password=
+  // dropped the user), and redis-py's readings of empty query credentials differed from ours.
+  const url = () => file.server.url;
+  const cases: [about: string, env: () => Record<string, string>, dotenv: string | undefined, user: string][] = [
+    [
+      'a user in the URL with an empty ?password=',
+      () => ({ REDIS_URL: `${url().replace('//', '//alice@')}/0?password=` }),
+      undefined,
+      'alice',
+    ],
+    ['a user in ?username= alone', () => ({ REDIS_URL: `${url()}/0?username=alice` }), undefined, 'alice'],
+    ['a user and password in the URL', () => ({ REDIS_URL: url().replace('//', '//bob:bob-pw@') }), undefined, 'bob'],
+    [
+      'a user and password in the query',
+      () => ({ REDIS_URL: `${url()}/0?username=bob&password=bob-pw` }),
+      undefined,
+      'bob',
+    ],
+    // redis-py sends it as AUTH <password>, which a server whose default user has no password
+    // refuses (RESP2 here too); HELLO 3 AUTH default <password> it accepts.
+    [
+      'an empty ?username= with a password: the default user (RESP2: refused, as redis-py is)',
+      () => ({ REDIS_URL: `${url()}/0?username=&password=x` }),
+      undefined,
+      'default',
+    ],
+    ['REDIS_USERNAME alone', () => ({ REDIS_URL: url(), REDIS_USERNAME: 'alice' }), undefined, 'alice'],
+    [
+      'a user in the URL, REDIS_PASSWORD from the environment',
+      () => ({ REDIS_URL: url().replace('//', '//bob@'), REDIS_PASSWORD: 'bob-pw' }),
+      undefined,
+      'bob',
+    ],
+    [
+      'REDIS_PASSWORD in .env, expanded from the environment',
+      () => ({ REDIS_URL: url(), REDIS_USERNAME: 'bob', PW: 'bob-pw' }),
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: .env syntax, not a template
+      'REDIS_PASSWORD=${PW}\n',
+      'bob',
+    ],
+    [
+      'an empty REDIS_USERNAME, and a user in .env it hides',
+      () => ({ REDIS_URL: url(), REDIS_USERNAME: '' }),
+      'REDIS_USERNAME=alice\n',
+      'default',
+    ],
+  ];
+  before(async () => {
+    await file.observer.sendCommand(['ACL', 'SETUSER', 'alice', 'reset', 'on', 'nopass', '~*', '&*', '+@all']);
+    await file.observer.sendCommand(['ACL', 'SETUSER', 'bob', 'reset', 'on', '>bob-pw', '~*', '&*', '+@all']);
+  });
+  after(async () => {
+    await file.observer.sendCommand(['ACL', 'DELUSER', 'alice', 'bob']);
+  });
+  for (const protocol of [3, 2] as const) {
+    for (const [about, env, dotenv, user] of cases) {
+      test(`RESP${protocol}, ${about}: ${user}`, async () => {
+        const dir = mkdtempSync(join(tmpdir(), 'redis-pool-credentials-'));
+        if (dotenv !== undefined) writeFileSync(join(dir, '.env'), dotenv);
+        const settings = loadSettings(
+          {},
+          {
+            env: { SERVICE_NAME: `creds${protocol}`, LOG_LEVEL: 'silent', REDIS_PROTOCOL: String(protocol), ...env() },
+            envFile: join(dir, '.env'),
+          },
+        );
+        const pool = new RedisPool({ logger: silent });
+        try {
+          if (protocol === 2 && about.includes('RESP2: refused')) {
+            await assert.rejects(pool.getClient(settings), RedisAuthError);
+            return;
+          }
+          const client = await pool.getClient(settings);
+          assert.equal(await client.sendCommand(['ACL', 'WHOAMI']), user, 'the shared connection');
+          assert.equal(await pool.withConnection((lease) => lease.sendCommand(['ACL', 'WHOAMI'])), user, 'a lease');
+          const duplicate = client.duplicate();
+          await duplicate.connect();
+          assert.equal(await duplicate.sendCommand(['ACL', 'WHOAMI']), user, 'a duplicate');
+          await duplicate.close();
+          const subscriber = await pool.subscriber();
+          await subscriber.subscribe('credentials', () => undefined);
+          const entry = (await file.observer.clientList()).find((found) =>
+            found.name?.startsWith(`creds${protocol}:subscriber:`),
+          );
+          assert.equal((entry as { user?: string } | undefined)?.user, user, 'the subscriber');
+        } finally {
+          pool.destroy();
+        }
+      });
+    }
+  }
+});
+
 /**
  * The redaction audit: every scenario runs the settings, a pool and the CLI with a password of
  * its own, and every output channel is searched for that password, raw and URL-encoded.
@@ -250,10 +344,17 @@ describe('no password in any output channel, wherever it is written', () => {
       outcome: 'works',
     },
     {
+      // Without the %: redis-py decodes query values twice, so a % in one is refused (the next scenario).
       name: '?password= in the query, works',
+      password: pw(3).replace('%', ''),
+      env: { REDIS_URL: `redis://${host()}?username=a3&password=${encodeURIComponent(pw(3).replace('%', ''))}` },
+      outcome: 'works',
+    },
+    {
+      name: '?password= in the query with a %, which redis-py would decode twice, refused',
       password: pw(3),
       env: { REDIS_URL: `redis://${host()}?username=a3&password=${enc(3)}` },
-      outcome: 'works',
+      outcome: 'SettingsError',
     },
     {
       name: 'REDIS_PASSWORD in .env, works',
@@ -288,8 +389,8 @@ describe('no password in any output channel, wherever it is written', () => {
     },
     {
       name: 'unix socket, ?password=, works',
-      password: pw(9),
-      env: { REDIS_URL: `unix://${socket}?username=a9&password=${enc(9)}` },
+      password: pw(9).replace('%', ''),
+      env: { REDIS_URL: `unix://${socket}?username=a9&password=${encodeURIComponent(pw(9).replace('%', ''))}` },
       outcome: 'works',
     },
     {
@@ -335,10 +436,11 @@ describe('no password in any output channel, wherever it is written', () => {
       outcome: 'works',
     },
     {
-      name: 'a bad percent escape',
+      // Kept as it is, as redis-py keeps it; the default user takes any password.
+      name: 'a bad percent escape, works',
       password: `${pw(16)}%zz`,
       env: { REDIS_URL: `redis://:${enc(16)}%zz@${host()}` },
-      outcome: 'SettingsError',
+      outcome: 'works',
     },
     {
       name: 'TLS to a plain port',
@@ -347,10 +449,11 @@ describe('no password in any output channel, wherever it is written', () => {
       outcome: 'ConnectError',
     },
     {
-      name: 'a password ending in CR',
+      // Sent as it is, as redis-py sends it; the default user takes any password.
+      name: 'a password ending in CR, works',
       password: pw(18),
-      env: { REDIS_PASSWORD: `${pw(18)}\r` },
-      outcome: 'SettingsError',
+      env: { REDIS_URL: `redis://${host()}`, REDIS_PASSWORD: `${pw(18)}\r` },
+      outcome: 'works',
     },
     {
       name: 'sentinel mode, no sentinel answers',
@@ -373,9 +476,11 @@ describe('no password in any output channel, wherever it is written', () => {
   ];
   const host = () => `127.0.0.1:${unixServer.port}`;
 
-  test('21 scenarios: the password is in none of 16 channels', async () => {
+  test('22 scenarios: the password is in none of 16 channels', async () => {
     await user([unixServer.url], 'a1', pw(1));
-    for (const n of [2, 3, 4, 9, 15]) await user([unixServer.url], `a${n}`, pw(n));
+    for (const n of [2, 4, 15]) await user([unixServer.url], `a${n}`, pw(n));
+    // A % in a query value is refused (redis-py decodes them twice), so these two have none.
+    for (const n of [3, 9]) await user([unixServer.url], `a${n}`, pw(n).replace('%', ''));
     const primary = await group.master();
     await user([primary.url], 'a12', pw(12));
     await user(
