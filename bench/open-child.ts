@@ -6,7 +6,7 @@
  * client. Prints the milliseconds as JSON.
  */
 import { RedisPool } from '../src/index.js';
-import { checkNodeRedis, probeNodeRedis } from '../src/node-redis-check.js';
+import { checkNodeRedis, probeNodeRedis } from '../src/node-redis/self-check.js';
 import { benchSettings, silent } from './lib.js';
 
 const [url = '', mode = 'open'] = process.argv.slice(2);

@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { Redis as IORedis } from 'ioredis';
 import { createClient, createClientPool } from 'redis';
-import { clientOptions } from '../src/connection.js';
+import { clientOptions } from '../src/client/options.js';
 import { RedisPool } from '../src/index.js';
 import type { RedisServer } from '../src/testing/index.js';
 import { CeilingConnection } from './ceiling.js';

@@ -69,7 +69,7 @@ function run(cwd: string, args: string[]): Outcome {
 }
 
 const SELF_CHECK = `
-  const { probeNodeRedis } = await import('./src/node-redis-check.ts');
+  const { probeNodeRedis } = await import('./src/node-redis/self-check.ts');
   const failures = [...(await probeNodeRedis('client')), ...(await probeNodeRedis('cluster'))];
   for (const failure of failures) console.log('✖ ' + failure);
   console.log('ℹ pass 0');

@@ -1,11 +1,13 @@
-export type { ClusterNodeStats } from './cluster.js';
-export type {
-  BufferClient,
-  BufferTypeMapping,
-  ConnectionRole,
-  RedisPoolClient,
-  StringClient,
-} from './connection.js';
+export type { ConnectionRole } from './client/options.js';
+export type { BufferClient, BufferTypeMapping, RedisPoolClient, StringClient } from './client/types.js';
+export type { LeakReport, LeaseOptions, LeaseStats } from './connections/leases.js';
+export type { SharedState } from './connections/shared-connection.js';
+export {
+  type MessageListener,
+  type PubSubListener,
+  Subscriber,
+  type SubscriberEvents,
+} from './connections/subscriber.js';
 export {
   AcquireTimeoutError,
   ClientUsageError,
@@ -28,10 +30,9 @@ export {
   type UnavailableReason,
   UnsupportedNodeRedisError,
 } from './errors.js';
-export type { LeakReport, LeaseOptions, LeaseStats } from './leases.js';
 export { createLogger, type Logger, type LogMethod } from './logger.js';
-export type { OpenTelemetryMeterProvider, PrometheusRegistry } from './metrics.js';
-export { RESP_TYPES } from './node-redis.js';
+export { RESP_TYPES } from './node-redis/node-redis.js';
+export type { OpenTelemetryMeterProvider, PrometheusRegistry } from './pool/metrics.js';
 export {
   type CloseOptions,
   type ConnectionEvent,
@@ -43,8 +44,9 @@ export {
   RedisPool,
   type RedisPoolOptions,
   redisPool,
-} from './pool.js';
-export type { HealthReport, HealthStatus, PoolMode } from './readiness.js';
+} from './pool/pool.js';
+export type { HealthReport, HealthStatus, PoolMode } from './pool/readiness.js';
+export type { CloseOnSignalsOptions } from './pool/shutdown.js';
 export { redactUrl, Secret } from './secret.js';
 export {
   CommonAppSettings,
@@ -56,6 +58,4 @@ export {
   type SettingSource,
   type SettingsInput,
 } from './settings.js';
-export type { SharedState } from './shared-connection.js';
-export type { CloseOnSignalsOptions } from './shutdown.js';
-export { type MessageListener, type PubSubListener, Subscriber, type SubscriberEvents } from './subscriber.js';
+export type { ClusterNodeStats } from './topology/topology.js';

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorReply } from 'redis';
-import type { StringClient } from '../src/connection.js';
+import type { StringClient } from '../src/client/types.js';
 import { ConnectionLostError, RedisAuthError, RedisPool, RedisUnavailableError } from '../src/index.js';
-import { socketKiller } from '../src/node-redis.js';
+import { socketKiller } from '../src/node-redis/node-redis.js';
 import { startFaultProxy, startRedisServer } from '../src/testing/index.js';
 import { admin, infoNumber, settingsFor, silent, timed } from './helpers.js';
 import {

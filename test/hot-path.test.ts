@@ -1,6 +1,6 @@
 // The write path under a mixed load: every command of a 10,000-command pipeline, with string and
 // Buffer arguments from 0 B to 1 MB, gets its own reply, byte for byte, in standalone and cluster
-// mode (the pool coalesces each batch of writes; see coalesceWrites in src/node-redis.ts).
+// mode (the pool coalesces each batch of writes; see coalesceWrites in src/node-redis/node-redis.ts).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';

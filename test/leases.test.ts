@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WatchError } from 'redis';
-import { ConnectionBudget } from '../src/budget.js';
+import { ConnectionBudget } from '../src/connections/budget.js';
+import { LeasePool } from '../src/connections/leases.js';
 import {
   AcquireTimeoutError,
   ClientUsageError,
@@ -12,9 +13,8 @@ import {
   RedisUnavailableError,
   type SettingsInput,
 } from '../src/index.js';
-import { LeasePool } from '../src/leases.js';
-import { Target } from '../src/target.js';
 import { startRedisServer } from '../src/testing/index.js';
+import { Target } from '../src/topology/target.js';
 import { admin, connectionsNamed, serverForFile, settingsFor, silent } from './helpers.js';
 
 const file = serverForFile({ args: ['--enable-debug-command', 'yes'] });

@@ -1,13 +1,13 @@
-// The node-redis internals src/node-redis.ts relies on, one test each, against a real server (or
+// The node-redis internals src/node-redis/node-redis.ts relies on, one test each, against a real server (or
 // startFakeRedis, where only a broken server shows the behaviour). When node-redis is upgraded,
-// these are the tests that say whether src/node-redis.ts still holds.
+// these are the tests that say whether src/node-redis/node-redis.ts still holds.
 import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import calculateSlot from 'cluster-key-slot';
 import { createClient, createCluster, RESP_TYPES } from 'redis';
-import type { StringClient } from '../src/connection.js';
+import type { StringClient } from '../src/client/types.js';
 import {
   checkEveryCommand,
   coalesceWrites,
@@ -30,7 +30,7 @@ import {
   tapDecoder,
   typeLostCommands,
   UnmatchedReply,
-} from '../src/node-redis.js';
+} from '../src/node-redis/node-redis.js';
 import { startCluster, startFakeRedis } from '../src/testing/index.js';
 import { serverForFile } from './helpers.js';
 

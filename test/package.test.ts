@@ -15,7 +15,7 @@ test('the built package exposes its entry points through package.json exports', 
     'dist/index.d.ts',
     'dist/testing/index.js',
     'dist/testing/index.d.ts',
-    'dist/cli.js',
+    'dist/cli/cli.js',
     'dist/bin.js',
   ]) {
     assert.ok(existsSync(`${root}/${file}`), `${file} was not built`);

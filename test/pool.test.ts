@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { inspect } from 'node:util';
 import { createClient } from 'redis';
-import type { StringClient } from '../src/connection.js';
+import type { StringClient } from '../src/client/types.js';
 import {
   CommandTimeoutError,
   ConnectError,
@@ -24,7 +24,7 @@ import {
   SettingsConflictError,
   TlsError,
 } from '../src/index.js';
-import { killableSocket, socketKiller } from '../src/node-redis.js';
+import { killableSocket, socketKiller } from '../src/node-redis/node-redis.js';
 import { type RedisServer, startRedisServer } from '../src/testing/index.js';
 import { freePort } from '../src/testing/redis-server.js';
 import { connectionsNamed, infoNumber, serverForFile, settingsFor, silent, timed } from './helpers.js';

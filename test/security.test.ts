@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { inspect } from 'node:util';
-import { runCli } from '../src/cli.js';
+import { runCli } from '../src/cli/cli.js';
 import {
   type CommonAppSettings,
   ConnectError,

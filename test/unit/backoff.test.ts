@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AUTH_RETRY_FLOOR_MS, backoffDelay, OpeningBackoff, retryWithBackoff } from '../../src/backoff.js';
+import { AUTH_RETRY_FLOOR_MS, backoffDelay, OpeningBackoff, retryWithBackoff } from '../../src/connections/backoff.js';
 import { CommonAppSettings, RedisAuthError, RedisUnavailableError } from '../../src/index.js';
 
 const settingsWith = (input: ConstructorParameters<typeof CommonAppSettings>[0] = {}) =>

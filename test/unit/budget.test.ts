@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConnectionBudget } from '../../src/budget.js';
+import { ConnectionBudget } from '../../src/connections/budget.js';
 
 test('the budget gives at most max slots, and takes them back', () => {
   const budget = new ConnectionBudget(2);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { groupClients, parseClientList } from '../../src/clients.js';
+import { groupClients, parseClientList } from '../../src/cli/clients.js';
 
 const LIST = [
   'id=3 addr=127.0.0.1:5001 laddr=127.0.0.1:6379 fd=8 name=orders:shared:100 age=9 idle=0 flags=N db=0 cmd=get',

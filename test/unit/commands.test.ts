@@ -7,7 +7,7 @@ import {
   STATE_COMMANDS,
   STATE_METHODS,
   stateCommand,
-} from '../../src/commands.js';
+} from '../../src/client/commands.js';
 
 test('every blocking command of the design is recognised, with its own timeout', () => {
   const cases: [args: string[], ms: number | undefined][] = [

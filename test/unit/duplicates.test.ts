@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { test } from 'node:test';
-import { Duplicates } from '../../src/duplicates.js';
+import { Duplicates } from '../../src/pool/duplicates.js';
 
 /** A stand-in for a client: connect() succeeds or fails as told; close() and destroy() end it, as node-redis's do. */
 class Client extends EventEmitter {

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { createClient } from 'redis';
 import { UnsupportedNodeRedisError } from '../../src/errors.js';
 import { createLogger } from '../../src/logger.js';
-import { checkNodeRedis, nodeRedisVersion, probeNodeRedis, supportedRange } from '../../src/node-redis-check.js';
+import { checkNodeRedis, nodeRedisVersion, probeNodeRedis, supportedRange } from '../../src/node-redis/self-check.js';
 
 /** The prototype of node-redis's client class that holds `member`. */
 function holderOf(member: string): Record<string, unknown> {

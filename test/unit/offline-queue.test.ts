@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
+import { OfflineQueue } from '../../src/connections/offline-queue.js';
 import { CommonAppSettings, RedisAuthError, RedisUnavailableError } from '../../src/index.js';
-import { OfflineQueue } from '../../src/offline-queue.js';
 
 const queueWith = (input: ConstructorParameters<typeof CommonAppSettings>[0] = {}) =>
   new OfflineQueue(

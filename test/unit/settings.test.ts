@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { inspect } from 'node:util';
-import { clientOptions } from '../../src/connection.js';
+import { clientOptions } from '../../src/client/options.js';
 import {
   CommonAppSettings,
   loadSettings,

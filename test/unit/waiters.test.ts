@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
-import { WaiterQueue } from '../../src/waiters.js';
+import { WaiterQueue } from '../../src/connections/waiters.js';
 
 const queue = () => new WaiterQueue<string>((timeoutMs) => new Error(`waited ${timeoutMs} ms`));
 

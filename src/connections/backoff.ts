@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RedisAuthError, RedisUnavailableError } from './errors.js';
-import type { CommonAppSettings } from './settings.js';
+import { RedisAuthError, RedisUnavailableError } from '../errors.js';
+import type { CommonAppSettings } from '../settings.js';
 
 /** The least wait, in ms, before trying again with credentials the server refused: they rarely fix themselves. */
 export const AUTH_RETRY_FLOOR_MS = 1000;

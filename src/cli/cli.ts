@@ -2,12 +2,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Table from 'cli-table3';
+import type { StringClient } from '../client/types.js';
+import { createLogger } from '../logger.js';
+import { RedisPool } from '../pool/pool.js';
+import { CommonAppSettings, type SettingSource, type SettingsInput } from '../settings.js';
 import { type ClientEntry, type ClientsReport, groupClients, parseClientList } from './clients.js';
-import type { StringClient } from './connection.js';
 import { runDemo } from './demo.js';
-import { createLogger } from './logger.js';
-import { RedisPool } from './pool.js';
-import { CommonAppSettings, type SettingSource, type SettingsInput } from './settings.js';
 
 const USAGE = `Usage: redis-pool <command> [options]
 
@@ -216,7 +216,7 @@ async function run(argv: string[], io: CliIo): Promise<number> {
     },
   });
   if (values.version) {
-    const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
       version: string;
     };
     io.stdout(`${manifest.version}\n`);

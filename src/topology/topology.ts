@@ -1,14 +1,23 @@
 import type { RedisClientOptions } from 'redis';
-import type { ClusterNodeStats } from './cluster.js';
-import type { ConnectionEventName, ConnectionRole, StringClient } from './connection.js';
-import type { DuplicateClient } from './duplicates.js';
-import type { Lease, LeaseEvents, LeaseOptions, LeaseStats } from './leases.js';
-import type { Logger } from './logger.js';
-import type { TopologyHealth } from './readiness.js';
-import type { CommonAppSettings } from './settings.js';
-import type { SharedState } from './shared-connection.js';
-import type { ShardedPubSub } from './subscriber.js';
+import type { ConnectionEventName } from '../client/connection.js';
+import type { ConnectionRole } from '../client/options.js';
+import type { StringClient } from '../client/types.js';
+import type { Lease, LeaseEvents, LeaseOptions, LeaseStats } from '../connections/leases.js';
+import type { SharedState } from '../connections/shared-connection.js';
+import type { ShardedPubSub } from '../connections/subscriber.js';
+import type { Logger } from '../logger.js';
+import type { DuplicateClient } from '../pool/duplicates.js';
+import type { TopologyHealth } from '../pool/readiness.js';
+import type { CommonAppSettings } from '../settings.js';
 import type { Target } from './target.js';
+
+/** One primary of the cluster, as `stats().nodes` shows it. */
+export interface ClusterNodeStats extends LeaseStats {
+  /** The node's shared connection: its state and the commands sent and not yet answered. */
+  shared: { state: 'ready' | 'reconnecting' | 'closed'; inFlight: number };
+  /** Leasable sockets held to this node, at most `REDIS_MAX_CONNECTIONS`. */
+  total: number;
+}
 
 /** The figures a topology knows: `redisPool.stats()` but for the subscriber and reconnects, which the pool counts. */
 export interface TopologyStats extends LeaseStats {

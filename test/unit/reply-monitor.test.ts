@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
-import { ReplyMonitor, TICKS_PER_TIMEOUT } from '../../src/health.js';
+import { ReplyMonitor, TICKS_PER_TIMEOUT } from '../../src/connections/reply-monitor.js';
 
 /** A monitor for a 1 s reply timeout, checking after 2 s idle, watching `tap`. */
 function monitor(tap: { replies: number }, checkMs = 2000) {

@@ -1,5 +1,5 @@
-import { RedisAuthError, RedisUnavailableError } from './errors.js';
-import type { CommonAppSettings } from './settings.js';
+import { RedisAuthError, RedisUnavailableError } from '../errors.js';
+import type { CommonAppSettings } from '../settings.js';
 
 interface Held {
   deadline: number;

@@ -1,4 +1,4 @@
-import type { CommonAppSettings, NodeAddress } from './settings.js';
+import type { CommonAppSettings, NodeAddress } from '../settings.js';
 
 /**
  * Where a topology's connections go: the configured address, or, in sentinel mode, the primary

@@ -1,4 +1,4 @@
-import type { DecoderTap } from './node-redis.js';
+import type { DecoderTap } from '../node-redis/node-redis.js';
 
 /**
  * The pool's ticker looks at every busy connection this many times per `REDIS_SOCKET_TIMEOUT`,

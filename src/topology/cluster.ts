@@ -1,26 +1,12 @@
 import calculateSlot from 'cluster-key-slot';
 import type { RedisClientOptions, RedisClusterType } from 'redis';
-import { ConnectionBudget } from './budget.js';
-import { blockingTimeoutMs } from './commands.js';
-import {
-  CLUSTER_EVENTS,
-  clientOptions,
-  forwardEvents,
-  openWithin,
-  ownListeners,
-  protectClient,
-  type StringClient,
-  shareLifecycle,
-} from './connection.js';
-import { beforeDeadline } from './deadline.js';
-import {
-  ClientUsageError,
-  CommandTimeoutError,
-  ConnectionLostError,
-  PoolClosedError,
-  RedisPoolError,
-} from './errors.js';
-import { ReplyMonitor } from './health.js';
+import { blockingTimeoutMs } from '../client/commands.js';
+import { openWithin } from '../client/connect.js';
+import { protectClient } from '../client/connection.js';
+import { CLUSTER_EVENTS, forwardEvents, ownListeners, shareLifecycle } from '../client/facades.js';
+import { clientOptions } from '../client/options.js';
+import type { StringClient } from '../client/types.js';
+import { ConnectionBudget } from '../connections/budget.js';
 import {
   EMPTY_LEASE_STATS,
   type Lease,
@@ -28,8 +14,18 @@ import {
   type LeaseOptions,
   LeasePool,
   type LeaseStats,
-} from './leases.js';
-import type { Logger } from './logger.js';
+} from '../connections/leases.js';
+import { ReplyMonitor } from '../connections/reply-monitor.js';
+import type { ShardedPubSub } from '../connections/subscriber.js';
+import { beforeDeadline } from '../deadline.js';
+import {
+  ClientUsageError,
+  CommandTimeoutError,
+  ConnectionLostError,
+  PoolClosedError,
+  RedisPoolError,
+} from '../errors.js';
+import type { Logger } from '../logger.js';
 import {
   coalesceWrites,
   createCluster,
@@ -44,25 +40,16 @@ import {
   pendingCount,
   TimeoutError,
   WatchError,
-} from './node-redis.js';
-import { pingWithin, type TopologyHealth } from './readiness.js';
-import type { CommonAppSettings, NodeAddress } from './settings.js';
-import type { ShardedPubSub } from './subscriber.js';
+} from '../node-redis/node-redis.js';
+import { pingWithin, type TopologyHealth } from '../pool/readiness.js';
+import type { CommonAppSettings, NodeAddress } from '../settings.js';
 import { Target } from './target.js';
-import type { Topology, TopologyContext, TopologyStats } from './topology.js';
+import type { ClusterNodeStats, Topology, TopologyContext, TopologyStats } from './topology.js';
 
 type Cluster = RedisClusterType<{}, {}, {}, 3, {}>;
 
 /** Failures that reach cluster callers as they are: Redis's replies, and errors already typed. */
 const PASSING = [ErrorReply, WatchError, MaxCommandRedirectionsError, RedisPoolError];
-
-/** One primary of the cluster, as `stats().nodes` shows it. */
-export interface ClusterNodeStats extends LeaseStats {
-  /** The node's shared connection: its state and the commands sent and not yet answered. */
-  shared: { state: 'ready' | 'reconnecting' | 'closed'; inFlight: number };
-  /** Leasable sockets held to this node, at most `REDIS_MAX_CONNECTIONS`. */
-  total: number;
-}
 
 /**
  * Cluster mode: node-redis's own cluster client carries ordinary commands (it routes by slot and

@@ -1,9 +1,12 @@
-import { retryWithBackoff } from './backoff.js';
-import { connectWithin, createProtectedClient, credentials, type StringClient } from './connection.js';
-import { beforeDeadline } from './deadline.js';
-import { ConnectError } from './errors.js';
-import type { Logger } from './logger.js';
-import type { CommonAppSettings, NodeAddress } from './settings.js';
+import { connectWithin } from '../client/connect.js';
+import { createProtectedClient } from '../client/connection.js';
+import { credentials } from '../client/options.js';
+import type { StringClient } from '../client/types.js';
+import { retryWithBackoff } from '../connections/backoff.js';
+import { beforeDeadline } from '../deadline.js';
+import { ConnectError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { CommonAppSettings, NodeAddress } from '../settings.js';
 import { StandaloneTopology } from './standalone.js';
 import type { TopologyContext } from './topology.js';
 

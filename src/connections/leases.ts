@@ -1,15 +1,16 @@
+import { connectWithin } from '../client/connect.js';
+import { type ConnectionHooks, createConnection } from '../client/connection.js';
+import { beforeDeadline } from '../deadline.js';
+import { AcquireTimeoutError, CommandTimeoutError, LeaseReleasedError, PoolClosedError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { flushAll } from '../node-redis/node-redis.js';
+import { pingWithin } from '../pool/readiness.js';
+import type { CommonAppSettings } from '../settings.js';
+import type { Target } from '../topology/target.js';
 import { OpeningBackoff } from './backoff.js';
 import type { ConnectionBudget } from './budget.js';
-import { type ConnectionHooks, connectWithin, createConnection } from './connection.js';
-import { beforeDeadline } from './deadline.js';
-import { AcquireTimeoutError, CommandTimeoutError, LeaseReleasedError, PoolClosedError } from './errors.js';
-import { ReplyMonitor } from './health.js';
 import { LeasableConnection, Lease } from './leasable-connection.js';
-import type { Logger } from './logger.js';
-import { flushAll } from './node-redis.js';
-import { pingWithin } from './readiness.js';
-import type { CommonAppSettings } from './settings.js';
-import type { Target } from './target.js';
+import { ReplyMonitor } from './reply-monitor.js';
 import { WaiterQueue } from './waiters.js';
 
 export { Lease } from './leasable-connection.js';

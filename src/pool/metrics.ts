@@ -1,5 +1,3 @@
-import type { PoolStats } from './pool.js';
-
 /*
  * The OpenTelemetry and prom-client types the pool's API takes, written structurally: the two are
  * optional peers, and a declaration that imported theirs would not compile for a consumer without
@@ -54,18 +52,6 @@ export interface MetricsSource {
   poolName(): string;
   /** Calls `listener` with each lease's wait and use, in seconds. */
   onLeaseTime(listener: (kind: 'wait' | 'use', seconds: number) => void): void;
-}
-
-/** The figures in `stats`, with `REDIS_MIN_IDLE_CONNECTIONS`. */
-export function figuresOf(stats: PoolStats, idleMin: number): PoolFigures {
-  return {
-    idle: stats.idle,
-    used: stats.total - stats.idle,
-    max: stats.max,
-    idleMin,
-    pending: stats.pending,
-    timeouts: stats.timeouts,
-  };
 }
 
 /** Histogram buckets for connection wait and use times, in seconds: 0.5 ms to 10 s. */

@@ -1,10 +1,11 @@
-import { blockingTimeoutMs } from './commands.js';
-import { refuseLifecycle, type StringClient } from './connection.js';
-import { beforeDeadline } from './deadline.js';
-import { ConnectionLostError, LeaseReleasedError } from './errors.js';
-import type { ReplyMonitor } from './health.js';
-import { checkEveryCommand, decoderTap, layerCommands, pendingCount, sendOn } from './node-redis.js';
-import type { CommonAppSettings, NodeAddress } from './settings.js';
+import { blockingTimeoutMs } from '../client/commands.js';
+import { refuseLifecycle } from '../client/facades.js';
+import type { StringClient } from '../client/types.js';
+import { beforeDeadline } from '../deadline.js';
+import { ConnectionLostError, LeaseReleasedError } from '../errors.js';
+import { checkEveryCommand, decoderTap, layerCommands, pendingCount, sendOn } from '../node-redis/node-redis.js';
+import type { CommonAppSettings, NodeAddress } from '../settings.js';
+import type { ReplyMonitor } from './reply-monitor.js';
 
 const word = (arg: unknown) => String(arg).toUpperCase();
 

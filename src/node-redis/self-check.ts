@@ -9,10 +9,11 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import calculateSlot from 'cluster-key-slot';
 import type { RedisClientOptions } from 'redis';
-import type { StringClient } from './connection.js';
-import { beforeDeadline } from './deadline.js';
-import { UnsupportedNodeRedisError } from './errors.js';
-import type { Logger } from './logger.js';
+import type { StringClient } from '../client/types.js';
+import { beforeDeadline } from '../deadline.js';
+import { UnsupportedNodeRedisError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { type FakeConnection, type FakeRedis, type FakeReply, startFakeRedis } from '../testing/fake-redis.js';
 import {
   ConnectionTimeoutError,
   checkEveryCommand,
@@ -44,7 +45,6 @@ import {
   UnmatchedReply,
   WatchError,
 } from './node-redis.js';
-import { type FakeConnection, type FakeRedis, type FakeReply, startFakeRedis } from './testing/fake-redis.js';
 
 /** What the pool takes from node-redis's exports (node-redis.ts re-exports them; a missing one is undefined). */
 const EXPORTS = {
@@ -578,7 +578,7 @@ export function nodeRedisVersion(): string {
 
 /** The `redis` range of the pool's own package.json: the versions it supports. */
 export function supportedRange(): string {
-  const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
     dependencies: { redis: string };
   };
   return manifest.dependencies.redis;

@@ -7,13 +7,13 @@
  */
 import { channel } from 'node:diagnostics_channel';
 import * as redis from 'redis';
-import { REPLY_SHAPES, type ReplyKind, type ReplyShape } from './commands.js';
-import type { StringClient } from './connection.js';
+import { REPLY_SHAPES, type ReplyKind, type ReplyShape } from '../client/commands.js';
+import type { StringClient } from '../client/types.js';
 
 /**
  * node-redis's public exports that the pool uses at run time. They are read from the module's
  * namespace, not imported by name: a node-redis that lacks one (6.0 to 6.2.0 have no
- * `MaxCommandRedirectionsError`) still loads, and the self-check (node-redis-check.ts) names what
+ * `MaxCommandRedirectionsError`) still loads, and the self-check (node-redis/self-check.ts) names what
  * is missing instead of the process failing to start.
  */
 export const {

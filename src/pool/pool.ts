@@ -1,29 +1,37 @@
 import { EventEmitter } from 'node:events';
 import type { RedisClientOptions } from 'redis';
-import { ClusterTopology } from './cluster.js';
-import type { ConnectionEventName, ConnectionRole, RedisPoolClient, StringClient } from './connection.js';
-import { beforeDeadline } from './deadline.js';
-import { Duplicates } from './duplicates.js';
-import { type AcquireTimeoutError, ClientUsageError, PoolClosedError, SettingsConflictError } from './errors.js';
-import { TICKS_PER_TIMEOUT } from './health.js';
-import { EMPTY_LEASE_STATS, type LeakReport, type Lease, type LeaseEvents, type LeaseOptions } from './leases.js';
-import { createLogger, type Logger } from './logger.js';
+import type { ConnectionEventName } from '../client/connection.js';
+import type { ConnectionRole } from '../client/options.js';
+import type { RedisPoolClient, StringClient } from '../client/types.js';
 import {
-  figuresOf,
+  EMPTY_LEASE_STATS,
+  type LeakReport,
+  type Lease,
+  type LeaseEvents,
+  type LeaseOptions,
+} from '../connections/leases.js';
+import { TICKS_PER_TIMEOUT } from '../connections/reply-monitor.js';
+import { Subscriber } from '../connections/subscriber.js';
+import { beforeDeadline } from '../deadline.js';
+import { type AcquireTimeoutError, ClientUsageError, PoolClosedError, SettingsConflictError } from '../errors.js';
+import { createLogger, type Logger } from '../logger.js';
+import { checkNodeRedis } from '../node-redis/self-check.js';
+import { CommonAppSettings, type SettingsInput } from '../settings.js';
+import { ClusterTopology } from '../topology/cluster.js';
+import { SentinelTopology } from '../topology/sentinel.js';
+import { StandaloneTopology } from '../topology/standalone.js';
+import type { Topology, TopologyContext, TopologyStats } from '../topology/topology.js';
+import { Duplicates } from './duplicates.js';
+import {
   instrumentOpenTelemetry,
   type MetricsSource,
   type OpenTelemetryMeterProvider,
+  type PoolFigures,
   type PrometheusRegistry,
   registerPrometheus,
 } from './metrics.js';
-import { checkNodeRedis } from './node-redis-check.js';
 import type { HealthReport, TopologyHealth } from './readiness.js';
-import { SentinelTopology } from './sentinel.js';
-import { CommonAppSettings, type SettingsInput } from './settings.js';
 import { type CloseOnSignalsOptions, closeOnSignals } from './shutdown.js';
-import { StandaloneTopology } from './standalone.js';
-import { Subscriber } from './subscriber.js';
-import type { Topology, TopologyContext, TopologyStats } from './topology.js';
 
 /** Options of a `RedisPool` that are not settings. */
 export interface RedisPoolOptions {
@@ -549,6 +557,18 @@ export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEve
       throw error;
     }
   }
+}
+
+/** The figures the metrics report in `stats`, with `REDIS_MIN_IDLE_CONNECTIONS`. */
+function figuresOf(stats: PoolStats, idleMin: number): PoolFigures {
+  return {
+    idle: stats.idle,
+    used: stats.total - stats.idle,
+    max: stats.max,
+    idleMin,
+    pending: stats.pending,
+    timeouts: stats.timeouts,
+  };
 }
 
 const CLOSED_STATS: PoolStats = Object.freeze<PoolStats>({

@@ -1,9 +1,10 @@
 import type { RedisClientOptions } from 'redis';
-import { ConnectionBudget } from './budget.js';
-import { createDuplicate, type StringClient } from './connection.js';
-import { type Lease, type LeaseOptions, LeasePool } from './leases.js';
-import { pingWithin, type TopologyHealth } from './readiness.js';
-import { SharedConnection } from './shared-connection.js';
+import { createDuplicate } from '../client/connection.js';
+import type { StringClient } from '../client/types.js';
+import { ConnectionBudget } from '../connections/budget.js';
+import { type Lease, type LeaseOptions, LeasePool } from '../connections/leases.js';
+import { SharedConnection } from '../connections/shared-connection.js';
+import { pingWithin, type TopologyHealth } from '../pool/readiness.js';
 import { Target } from './target.js';
 import type { Topology, TopologyContext, TopologyStats } from './topology.js';
 

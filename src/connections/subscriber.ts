@@ -1,18 +1,14 @@
 import { EventEmitter } from 'node:events';
+import { connectWithin } from '../client/connect.js';
+import { type ConnectionEventName, type ConnectionHooks, createConnection } from '../client/connection.js';
+import type { StringClient } from '../client/types.js';
+import { PoolClosedError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { decoderTap, pendingCount } from '../node-redis/node-redis.js';
+import type { CommonAppSettings } from '../settings.js';
+import type { Target } from '../topology/target.js';
 import { retryWithBackoff } from './backoff.js';
-import {
-  type ConnectionEventName,
-  type ConnectionHooks,
-  connectWithin,
-  createConnection,
-  type StringClient,
-} from './connection.js';
-import { PoolClosedError } from './errors.js';
-import { ReplyMonitor } from './health.js';
-import type { Logger } from './logger.js';
-import { decoderTap, pendingCount } from './node-redis.js';
-import type { CommonAppSettings } from './settings.js';
-import type { Target } from './target.js';
+import { ReplyMonitor } from './reply-monitor.js';
 
 /**
  * Receives one published message and the channel it came on: strings, or Buffers byte for byte

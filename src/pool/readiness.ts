@@ -1,4 +1,4 @@
-import { beforeDeadline } from './deadline.js';
+import { beforeDeadline } from '../deadline.js';
 
 /** `up`: answering; `degraded`: answering or about to, with commands held or callers waiting; `down`: not answering. */
 export type HealthStatus = 'up' | 'degraded' | 'down';

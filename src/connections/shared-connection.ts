@@ -1,21 +1,11 @@
-import { blockingTimeoutMs, NEEDS_A_LOOK, STATE_COMMANDS, STATE_METHODS, stateCommand } from './commands.js';
-import {
-  CLIENT_EVENTS,
-  type ConnectionHooks,
-  connectWithin,
-  createConnection,
-  forwardEvents,
-  ownListeners,
-  type Reconnect,
-  type StringClient,
-  shareLifecycle,
-  toConnectError,
-} from './connection.js';
-import { beforeDeadline } from './deadline.js';
-import { ClientUsageError, CommandTimeoutError, PoolClosedError, RedisAuthError } from './errors.js';
-import { ReplyMonitor } from './health.js';
-import type { Lease } from './leases.js';
-import type { Logger } from './logger.js';
+import { blockingTimeoutMs, NEEDS_A_LOOK, STATE_COMMANDS, STATE_METHODS, stateCommand } from '../client/commands.js';
+import { connectWithin, toConnectError } from '../client/connect.js';
+import { type ConnectionHooks, createConnection, type Reconnect } from '../client/connection.js';
+import { CLIENT_EVENTS, forwardEvents, ownListeners, shareLifecycle } from '../client/facades.js';
+import type { StringClient } from '../client/types.js';
+import { beforeDeadline } from '../deadline.js';
+import { ClientUsageError, CommandTimeoutError, PoolClosedError, RedisAuthError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import {
   type Batch,
   decoderTap,
@@ -26,10 +16,12 @@ import {
   runMultiOn,
   runPipelineOn,
   sendOn,
-} from './node-redis.js';
+} from '../node-redis/node-redis.js';
+import type { CommonAppSettings } from '../settings.js';
+import type { Target } from '../topology/target.js';
+import type { Lease } from './leases.js';
 import { OfflineQueue } from './offline-queue.js';
-import type { CommonAppSettings } from './settings.js';
-import type { Target } from './target.js';
+import { ReplyMonitor } from './reply-monitor.js';
 
 /** Runs `use` with a leased connection: how the shared client sends blocking commands. */
 export type OnLease = (use: (lease: Lease) => Promise<unknown>) => Promise<unknown>;

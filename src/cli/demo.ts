@@ -1,7 +1,7 @@
-import { RedisPool } from './pool.js';
-import { redactUrl } from './secret.js';
-import { CommonAppSettings } from './settings.js';
-import { type RedisServer, startRedisServer } from './testing/redis-server.js';
+import { RedisPool } from '../pool/pool.js';
+import { redactUrl } from '../secret.js';
+import { CommonAppSettings } from '../settings.js';
+import { type RedisServer, startRedisServer } from '../testing/redis-server.js';
 
 /**
  * The seed's example end to end (examples/basic.ts, in the seed's own words): on the server

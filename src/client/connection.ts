@@ -1,0 +1,207 @@
+/**
+ * The pool's node-redis clients: made from the settings, with its fast path and coalesced writes,
+ * and protected so that a reply that cannot be used ends the connection (`protectClient`).
+ */
+import type { RedisClientOptions } from 'redis';
+import { backoffDelay } from '../connections/backoff.js';
+import { ConnectionLostError, ProtocolError, RedisPoolError, RedisUnavailableError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import {
+  coalesceWrites,
+  commandOptionsOf,
+  createClient,
+  expectReplies,
+  flushWaitingForReply,
+  installFastPath,
+  type KillSocket,
+  killableSocket,
+  socketKiller,
+  tapDecoder,
+  typeLostCommands,
+  UnmatchedReply,
+} from '../node-redis/node-redis.js';
+import type { CommonAppSettings, NodeAddress } from '../settings.js';
+import { killedBy, toConnectError } from './connect.js';
+import { type ConnectionRole, clientOptions } from './options.js';
+import type { StringClient } from './types.js';
+
+/** When a connection that was up and is lost gets reopened by node-redis itself. */
+export type Reconnect =
+  /** Not before the first ready, so a failed first connect ends at once; always after it. */
+  | 'after-ready'
+  /** Always: for a replacement of a connection that was up, which should keep trying. */
+  | 'always'
+  /** Never: the pool replaces the connection instead (leases, the subscriber). */
+  | 'never';
+
+/** The lifecycle events of one connection, as the pool reports them. */
+export type ConnectionEventName = 'connect' | 'ready' | 'reconnecting' | 'error' | 'end';
+
+/** Optional behaviour of a connection beyond node-redis's own. */
+export interface ConnectionHooks {
+  /** Reports each lifecycle event of the underlying node-redis client. */
+  onEvent?: (event: ConnectionEventName, error?: unknown) => void;
+  /**
+   * Looked at for every typed command: returns a promise to use instead of sending the command
+   * on this connection, or `undefined` to send it.
+   */
+  intercept?: (args: readonly unknown[], options: unknown) => Promise<unknown> | undefined;
+  /** Where to connect instead of the settings' address: sentinel mode's current primary. */
+  address?: NodeAddress | undefined;
+  /** The server answered `READONLY`: it is a replica now. Called after the caller got the reply. */
+  onReadonly?: () => void;
+}
+
+/**
+ * A node-redis client for the pool, not yet connected. With `after-ready`, a failed first
+ * attempt ends `connect()` with that error instead of retrying forever (node-redis's default,
+ * even for a wrong password); lost connections are retried with `backoffDelay` after that.
+ * `overrides` are node-redis options that replace the pool's own (for duplicates).
+ */
+export function createConnection(
+  settings: CommonAppSettings,
+  role: ConnectionRole,
+  logger: Logger,
+  reconnect: Reconnect = 'after-ready',
+  hooks: ConnectionHooks = {},
+  overrides: RedisClientOptions = {},
+): StringClient {
+  let established = reconnect === 'always';
+  const options = { ...clientOptions(settings, role, hooks.address), ...overrides };
+  options.socket = {
+    ...options.socket,
+    reconnectStrategy: (retries, cause) => {
+      if (!established || reconnect === 'never') return false;
+      return backoffDelay(retries, settings, toConnectError(cause, settings));
+    },
+  };
+  const client = createProtectedClient(options, settings.redisUrl, logger, role, hooks.onReadonly);
+  installFastPath(client, hooks.intercept);
+  coalesceWrites(client);
+  // node-redis's duplicate() would copy the pool's options into a client without the protection
+  // above, and with this connection's socket killer.
+  (client as unknown as Record<string, unknown>).duplicate = function (this: object, more?: RedisClientOptions) {
+    return createDuplicate(settings, logger, this, { address: hooks.address }, more);
+  };
+  const report = hooks.onEvent ?? (() => undefined);
+  client.on('connect', () => report('connect'));
+  client.on('reconnecting', () => report('reconnecting'));
+  client.on('end', () => report('end'));
+  client.on('terminated', () => report('end'));
+  client.on('ready', () => {
+    established = true;
+    report('ready');
+  });
+  // node-redis emits 'error' for every failed attempt and lost socket; without a listener the
+  // process would crash. Before the first ready, the caller reports the typed error instead.
+  client.on('error', (failure: unknown) => {
+    const error = killedBy(failure);
+    const context = { err: error, url: settings.redisUrl, role };
+    if (!established) return logger.debug(context, 'Redis connection attempt failed');
+    logger.warn(context, reconnect === 'never' ? 'Redis connection lost' : 'Redis connection error; reconnecting');
+    report('error', error);
+  });
+  return client;
+}
+
+/**
+ * A dedicated connection made like `receiver` (a client, or one of its views, whose command
+ * options carry over, as in node-redis's own `duplicate()`), with `overrides`. node-redis's
+ * offline queue and its per-command timer (at `REDIS_SOCKET_TIMEOUT`) stand in for the pool's,
+ * which do not watch it, so it serves as soon as `connect()` resolves.
+ */
+export function createDuplicate(
+  settings: CommonAppSettings,
+  logger: Logger,
+  receiver: object,
+  hooks: ConnectionHooks,
+  overrides: RedisClientOptions = {},
+): StringClient {
+  return createConnection(settings, 'duplicate', logger, 'after-ready', hooks, {
+    disableOfflineQueue: false,
+    commandOptions: { ...commandOptionsOf(receiver), timeout: settings.redisSocketTimeout * 1000 },
+    ...overrides,
+  });
+}
+
+/**
+ * A node-redis client made with `options` (its socket made killable) and protected by
+ * `protectClient()`: for the pool's own connections and the sentinel connection.
+ */
+export function createProtectedClient(
+  options: RedisClientOptions,
+  url: string,
+  logger: Logger,
+  role: string,
+  onReadonly?: () => void,
+): StringClient {
+  const client = createClient({ ...options, socket: killableSocket(options.socket ?? {}) }) as StringClient;
+  protectClient(client, url, logger, role, onReadonly);
+  return client;
+}
+
+/**
+ * What keeps one connection's replies honest, whoever made it (the pool, or node-redis's
+ * cluster client, made with `killableSocket()` options):
+ * - a reply that cannot be decoded, or that its command cannot take (`expectReplies`), ends the
+ *   connection at once: every command outstanding on it rejects with `ConnectionLostError`
+ *   (cause: a `ProtocolError`) and is not resent, and the socket is destroyed, so nothing the
+ *   server sends afterwards reaches anyone;
+ * - commands outstanding on a lost socket reject with `ConnectionLostError`, not the socket's error;
+ * - `LOADING` replies become `RedisUnavailableError`, and `READONLY` ones call `onReadonly`.
+ *
+ * Returns what destroys the client's socket (`socketKiller()`, which may be called once per client).
+ */
+export function protectClient(
+  client: StringClient,
+  url: string,
+  logger: Logger,
+  role: string,
+  onReadonly?: () => void,
+): KillSocket {
+  const killer = socketKiller(client);
+  typeLostCommands(client, (error) =>
+    error instanceof RedisPoolError ? error : new ConnectionLostError(url, killedBy(error)),
+  );
+  expectReplies(client);
+  tapDecoder(client, {
+    broken(cause) {
+      const error = new ProtocolError(url, describeBreak(cause), cause);
+      logger.warn({ err: error, url, role }, 'Redis sent a reply the client cannot use; closing the connection');
+      flushWaitingForReply(client, new ConnectionLostError(url, error));
+      killer.kill(error);
+    },
+    errorReply(error, deliver) {
+      // A server restarted with persistence accepts connections while it loads its data, and
+      // refuses every command until done: the command did not run, which the caller should
+      // learn from the error's class, not its text.
+      if (error.message.startsWith('LOADING')) {
+        const detail = 'it is loading its data into memory after a restart, and refused the command; retry shortly';
+        return deliver(new RedisUnavailableError(url, 'loading', detail, error));
+      }
+      deliver(error);
+      if (!onReadonly || !error.message.startsWith('READONLY')) return;
+      // Called from inside the decoder, where a throw would read as a broken reply stream.
+      try {
+        onReadonly();
+      } catch (failure) {
+        logger.error({ err: failure, url, role }, 'Handling a READONLY reply failed');
+      }
+    },
+  });
+  return killer;
+}
+
+/** Says what a decoder failure means, for `ProtocolError`. */
+function describeBreak(cause: unknown): string {
+  const message = cause instanceof Error ? cause.message : String(cause);
+  if (cause instanceof UnmatchedReply) return `${message}, so the replies no longer match their commands`;
+  if ((cause as { code?: unknown } | undefined)?.code === 'ERR_STRING_TOO_LONG') {
+    return (
+      'a value too long for a JavaScript string (V8 allows about 512 MiB); read such values as Buffers ' +
+      '(REDIS_DECODE_RESPONSES=false, or client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer }))'
+    );
+  }
+  if (cause instanceof TypeError) return `a reply came that no command was waiting for (${message})`;
+  return `bytes that cannot be decoded as RESP (${message})`;
+}

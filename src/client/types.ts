@@ -1,0 +1,21 @@
+/** The types of the clients the pool hands out. */
+import type { RESP_TYPES, RedisClientType } from 'redis';
+
+type StringTypes = (typeof RESP_TYPES)['BLOB_STRING' | 'SIMPLE_STRING' | 'VERBATIM_STRING'];
+
+/** node-redis's type mapping that turns every string reply into a Buffer. */
+export type BufferTypeMapping = { [K in StringTypes]: BufferConstructor };
+
+/** The node-redis client with string replies (`REDIS_DECODE_RESPONSES=true`). */
+export type StringClient = RedisClientType<{}, {}, {}, 3, {}>;
+/** The node-redis client with Buffer replies (`REDIS_DECODE_RESPONSES=false`). */
+export type BufferClient = RedisClientType<{}, {}, {}, 3, BufferTypeMapping>;
+/**
+ * The client `getClient()` returns, by the type of `redisDecodeResponses`: strings for `true`,
+ * Buffers for `false`, and either when only the environment decides (`boolean`).
+ */
+export type RedisPoolClient<D extends boolean = true> = boolean extends D
+  ? StringClient | BufferClient
+  : D extends false
+    ? BufferClient
+    : StringClient;
