@@ -33,14 +33,12 @@ export {
 export { createLogger, type Logger, type LogMethod } from './logger.js';
 export { RESP_TYPES } from './node-redis/node-redis.js';
 export type { OpenTelemetryMeterProvider, PrometheusRegistry } from './pool/metrics.js';
+export type { ConnectionEvent, PoolEvents, PoolStats } from './pool/open-pool.js';
 export {
   type CloseOptions,
-  type ConnectionEvent,
   closeRedisPool,
   getRedisClient,
   type LeasedClient,
-  type PoolEvents,
-  type PoolStats,
   RedisPool,
   type RedisPoolOptions,
   redisPool,

@@ -15,7 +15,6 @@ import {
   decoderTap,
   deriveViewsFrom,
   EMPTY_PASSWORD,
-  expectReplies,
   flushAll,
   flushWaitingForReply,
   installFastPath,
@@ -29,8 +28,8 @@ import {
   socketKiller,
   tapDecoder,
   typeLostCommands,
-  UnmatchedReply,
 } from '../src/node-redis/node-redis.js';
+import { checkReply, expectReplies, UnmatchedReply } from '../src/node-redis/reply-checks.js';
 import { startCluster, startFakeRedis } from '../src/testing/index.js';
 import { serverForFile } from './helpers.js';
 
@@ -266,7 +265,11 @@ describe('node-redis internals', () => {
     const redis = await client(server.url);
     const broken: unknown[] = [];
     try {
-      tapDecoder(redis, { broken: (cause) => broken.push(cause), errorReply: (error, deliver) => deliver(error) });
+      tapDecoder(redis, {
+        reply: checkReply,
+        broken: (cause) => broken.push(cause),
+        errorReply: (error, deliver) => deliver(error),
+      });
       expectReplies(redis);
       void redis.get('garbage').catch(() => undefined);
       for (let i = 0; i < 50 && broken.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));

@@ -10,7 +10,6 @@ import {
   coalesceWrites,
   commandOptionsOf,
   createClient,
-  expectReplies,
   flushWaitingForReply,
   installFastPath,
   type KillSocket,
@@ -18,8 +17,8 @@ import {
   socketKiller,
   tapDecoder,
   typeLostCommands,
-  UnmatchedReply,
 } from '../node-redis/node-redis.js';
+import { checkReply, expectReplies, UnmatchedReply } from '../node-redis/reply-checks.js';
 import type { CommonAppSettings, NodeAddress } from '../settings.js';
 import { killedBy, toConnectError } from './connect.js';
 import { type ConnectionRole, clientOptions } from './options.js';
@@ -165,6 +164,7 @@ export function protectClient(
   );
   expectReplies(client);
   tapDecoder(client, {
+    reply: checkReply,
     broken(cause) {
       const error = new ProtocolError(url, describeBreak(cause), cause);
       logger.warn({ err: error, url, role }, 'Redis sent a reply the client cannot use; closing the connection');
