@@ -3,6 +3,8 @@ import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WatchError } from 'redis';
 import { ConnectionBudget } from '../src/connections/budget.js';
+import { Closes } from '../src/connections/closes.js';
+import { openLeasable } from '../src/connections/leasable-connection.js';
 import { LeasePool } from '../src/connections/leases.js';
 import {
   AcquireTimeoutError,
@@ -446,13 +448,15 @@ describe('a target that moves (a failover)', () => {
     const settings = settingsFor(file.server.url, { serviceName: 'moved' });
     const target = new Target(settings);
     const noop = () => undefined;
-    const leases = new LeasePool(
+    const leases = new LeasePool({
       settings,
-      silent,
-      { onEvent: noop, onAcquireTimeout: noop, onLeak: noop },
+      logger: silent,
+      events: { onEvent: noop, onAcquireTimeout: noop, onLeak: noop },
       target,
-      new ConnectionBudget(4),
-    );
+      budget: new ConnectionBudget(4),
+      closes: new Closes(silent),
+      open: () => openLeasable({ settings, logger: silent, target }),
+    });
     try {
       await leases.run(async (lease) => {
         assert.equal(await lease.client.ping(), 'PONG');

@@ -99,3 +99,19 @@ export function killedBy(error: unknown): unknown {
   const cause = (error as { cause?: unknown } | undefined)?.cause;
   return error instanceof Error && error.name === 'AbortError' && cause instanceof ProtocolError ? cause : error;
 }
+
+/** The PING round trip of `client` in ms, or the error (a timeout after `timeoutMs`) that ended it. */
+export async function pingWithin(
+  client: { ping(): Promise<unknown> },
+  timeoutMs: number,
+): Promise<{ latencyMs: number } | { error: string }> {
+  const started = performance.now();
+  try {
+    await beforeDeadline(client.ping(), timeoutMs, () => {
+      throw new Error(`no PONG within ${timeoutMs} ms`);
+    });
+    return { latencyMs: performance.now() - started };
+  } catch (error) {
+    return { error: error instanceof Error ? error.message : String(error) };
+  }
+}

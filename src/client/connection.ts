@@ -22,7 +22,7 @@ import { checkReply, expectReplies, UnmatchedReply } from '../node-redis/reply-c
 import type { CommonAppSettings, NodeAddress } from '../settings.js';
 import { killedBy, toConnectError } from './connect.js';
 import { type ConnectionRole, clientOptions } from './options.js';
-import type { StringClient } from './types.js';
+import type { ConnectionEventName, StringClient } from './types.js';
 
 /** When a connection that was up and is lost gets reopened by node-redis itself. */
 export type Reconnect =
@@ -32,9 +32,6 @@ export type Reconnect =
   | 'always'
   /** Never: the pool replaces the connection instead (leases, the subscriber). */
   | 'never';
-
-/** The lifecycle events of one connection, as the pool reports them. */
-export type ConnectionEventName = 'connect' | 'ready' | 'reconnecting' | 'error' | 'end';
 
 /** Optional behaviour of a connection beyond node-redis's own. */
 export interface ConnectionHooks {

@@ -19,3 +19,6 @@ export type RedisPoolClient<D extends boolean = true> = boolean extends D
   : D extends false
     ? BufferClient
     : StringClient;
+
+/** The lifecycle events of one connection, as the pool reports them. */
+export type ConnectionEventName = 'connect' | 'ready' | 'reconnecting' | 'error' | 'end';

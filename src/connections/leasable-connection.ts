@@ -1,11 +1,17 @@
 import { blockingTimeoutMs } from '../client/commands.js';
+import { connectWithin, pingWithin } from '../client/connect.js';
+import { createConnection } from '../client/connection.js';
 import { refuseLifecycle } from '../client/facades.js';
-import type { StringClient } from '../client/types.js';
+import type { ConnectionEventName, StringClient } from '../client/types.js';
 import { beforeDeadline } from '../deadline.js';
 import { ConnectionLostError, LeaseReleasedError } from '../errors.js';
-import { checkEveryCommand, decoderTap, layerCommands, pendingCount, sendOn } from '../node-redis/node-redis.js';
+import type { Logger } from '../logger.js';
+import { checkEveryCommand, decoderTap, flushAll, layerCommands, pendingCount } from '../node-redis/node-redis.js';
 import type { CommonAppSettings, NodeAddress } from '../settings.js';
-import type { ReplyMonitor } from './reply-monitor.js';
+import type { Target } from '../topology/target.js';
+import { LEASE, type Lease } from './lease.js';
+import type { PooledConnection } from './leases.js';
+import { ReplyMonitor, type Verdict } from './reply-monitor.js';
 
 const word = (arg: unknown) => String(arg).toUpperCase();
 
@@ -15,7 +21,7 @@ const word = (arg: unknown) => String(arg).toUpperCase();
  * sent through it and undone by `restore()`. HikariCP's `PoolEntry` and `ProxyConnection` are the
  * model.
  */
-export class LeasableConnection {
+export class LeasableConnection implements PooledConnection {
   readonly client: StringClient;
   readonly monitor: ReplyMonitor;
   /** Where it is connected: a failover makes it stale. */
@@ -61,6 +67,27 @@ export class LeasableConnection {
   /** Commands sent and not yet answered. */
   get pending(): number {
     return pendingCount(this.client);
+  }
+
+  get isReady(): boolean {
+    return this.client.isReady;
+  }
+
+  watch(): Verdict {
+    return this.monitor.tick(this.pending);
+  }
+
+  async check(timeoutMs: number): Promise<string | undefined> {
+    const ping = await pingWithin(this.client, timeoutMs);
+    return 'error' in ping ? ping.error : undefined;
+  }
+
+  fail(error: Error): void {
+    flushAll(this.client, error);
+  }
+
+  close(): void {
+    this.client.destroy();
   }
 
   /** MONITOR was sent through a lease facade (it does not pass `sendCommand`). */
@@ -164,30 +191,44 @@ function leaseBase(connection: LeasableConnection): StringClient {
   };
   // A released lease cuts its facade off from the connection.
   checkEveryCommand(base, connection.client, (facade) => {
-    if ((facade as { [LEASE]: Lease })[LEASE].released) throw new LeaseReleasedError();
+    if ((facade as { [LEASE]: Lease<LeasableConnection> })[LEASE].released) throw new LeaseReleasedError();
   });
   return base;
 }
 
-/** Where a lease's client keeps its lease. */
-const LEASE = Symbol('lease');
+/** A lease of a connection of the pool's: what `withConnection()` callbacks and blocking commands run on. */
+export type ConnectionLease = Lease<LeasableConnection>;
 
-/** One lending of a connection. Its client refuses every call once the lease is released. */
-export class Lease {
-  readonly connection: LeasableConnection;
-  readonly client: StringClient;
-  released = false;
+/** What `openLeasable()` needs: the settings, where to connect, and whom to tell of each connection's events. */
+export interface LeasableOptions {
+  settings: CommonAppSettings;
+  logger: Logger;
+  target: Target;
+  onEvent?: ((event: ConnectionEventName, error?: unknown) => void) | undefined;
+}
 
-  constructor(connection: LeasableConnection) {
-    this.connection = connection;
-    // One object per lease, so a client kept past its lease stays cut off after the
-    // connection is lent again.
-    this.client = Object.create(connection.base);
-    (this.client as unknown as { [LEASE]: Lease })[LEASE] = this;
-  }
-
-  /** Sends raw arguments on the leased connection, through its tracking. */
-  send(args: readonly unknown[], options?: unknown): Promise<unknown> {
-    return sendOn(this.connection.client, args, options);
-  }
+/** Opens a leasable connection to where `target` points now, connected and PINGed: the lease pool's factory. */
+export async function openLeasable({
+  settings,
+  logger,
+  target,
+  onEvent,
+}: LeasableOptions): Promise<LeasableConnection> {
+  const address = target.address();
+  let connection: LeasableConnection | undefined;
+  const client = createConnection(settings, 'lease', logger, 'never', {
+    ...(onEvent ? { onEvent } : {}),
+    address,
+    onReadonly: () => {
+      if (connection) connection.readonly = true;
+    },
+  });
+  await connectWithin(client, settings);
+  connection = new LeasableConnection(
+    client,
+    settings,
+    new ReplyMonitor(settings.redisSocketTimeout * 1000, 0),
+    address,
+  );
+  return connection;
 }

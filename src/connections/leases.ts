@@ -1,19 +1,17 @@
-import { connectWithin } from '../client/connect.js';
-import { type ConnectionHooks, createConnection } from '../client/connection.js';
+import type { ConnectionEventName } from '../client/types.js';
 import { beforeDeadline } from '../deadline.js';
 import { AcquireTimeoutError, CommandTimeoutError, LeaseReleasedError, PoolClosedError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { flushAll } from '../node-redis/node-redis.js';
-import { pingWithin } from '../pool/readiness.js';
-import type { CommonAppSettings } from '../settings.js';
+import type { CommonAppSettings, NodeAddress } from '../settings.js';
 import type { Target } from '../topology/target.js';
 import { OpeningBackoff } from './backoff.js';
 import type { ConnectionBudget } from './budget.js';
-import { LeasableConnection, Lease } from './leasable-connection.js';
-import { ReplyMonitor } from './reply-monitor.js';
+import type { CloseReason, Closes } from './closes.js';
+import { Lease } from './lease.js';
+import type { Verdict } from './reply-monitor.js';
 import { WaiterQueue } from './waiters.js';
 
-export { Lease } from './leasable-connection.js';
+export { Lease } from './lease.js';
 
 /** Options of `withConnection()`. */
 export interface LeaseOptions {
@@ -37,7 +35,9 @@ export interface LeakReport {
 }
 
 /** What the lease pool reports to its owner. */
-export interface LeaseEvents extends Pick<ConnectionHooks, 'onEvent'> {
+export interface LeaseEvents {
+  /** Reports each lifecycle event of the leasable connections. */
+  onEvent?: (event: ConnectionEventName, error?: unknown) => void;
   onAcquireTimeout(error: AcquireTimeoutError): void;
   onLeak(report: LeakReport): void;
   /** A lease's wait for its connection (`wait`, when lent) or its use of it (`use`, when back), in ms. */
@@ -55,7 +55,6 @@ export interface LeaseStats {
   timeouts: number;
   waitCount: number;
   waitTimeMs: number;
-  staleClosed: number;
 }
 
 /** The counters of a lease pool that has done nothing yet. */
@@ -69,12 +68,61 @@ export const EMPTY_LEASE_STATS: LeaseStats = Object.freeze({
   timeouts: 0,
   waitCount: 0,
   waitTimeMs: 0,
-  staleClosed: 0,
 });
 
+/**
+ * What the lease pool needs of a connection. `LeasableConnection` is the real one, made by the
+ * factory the pool's owner passes in (`LeasePoolOptions.open`); unit tests pass their own.
+ */
+export interface PooledConnection {
+  /** Where it leads: a failover makes it stale. */
+  readonly address: NodeAddress | undefined;
+  /** The prototype of the clients its leases hand out. */
+  readonly base: object;
+  readonly isReady: boolean;
+  /** Commands sent and not yet answered. */
+  readonly pending: number;
+  /** The server answered READONLY: it is a replica now. */
+  readonly readonly: boolean;
+  /** When its lifetime (`REDIS_MAX_LIFETIME`) ends, in `performance.now()` time. */
+  readonly expiresAt: number;
+  lastUsedAt: number;
+  leasedAt: number;
+  leakReported: boolean;
+  /** Where its current lease was taken, for leak reports. */
+  stack: string | undefined;
+  /** The watchdog's look at it, once per tick. */
+  watch(): Verdict;
+  /** Nothing a borrower left needs undoing. */
+  isClean(): boolean;
+  /** Undoes what a borrower left; rejects when it cannot. */
+  restore(): Promise<void>;
+  /** PINGs it within `timeoutMs`: `undefined` when it answered, else what went wrong. */
+  check(timeoutMs: number): Promise<string | undefined>;
+  /** Rejects every command outstanding on it with `error`. */
+  fail(error: Error): void;
+  /** Destroys its socket. */
+  close(): void;
+}
+
+/** What the lease pool is made with. */
+export interface LeasePoolOptions<C extends PooledConnection> {
+  settings: CommonAppSettings;
+  logger: Logger;
+  events: LeaseEvents;
+  /** Where the pool's connections go now; an idle connection that leads elsewhere is not lent. */
+  target: Target;
+  /** The `REDIS_MAX_CONNECTIONS` slots, shared with the pool's other connections. */
+  budget: ConnectionBudget;
+  /** Why connections are closed, counted pool-wide. */
+  closes: Closes;
+  /** Opens a connection, connected and ready: undici's `factory`, tarn's `create`. */
+  open(): Promise<C>;
+}
+
 /** What a caller is given: an idle connection, or (`connection: undefined`) a slot to open one in. */
-interface Grant {
-  connection: LeasableConnection | undefined;
+interface Grant<C> {
+  connection: C | undefined;
 }
 
 /**
@@ -82,37 +130,37 @@ interface Grant {
  * `ConnectionBudget`, checked before they are lent, restored or closed when a borrower leaves them
  * changed, and closed when idle or old. undici's split applies: this class is the mechanism
  * (lending, giving back, housekeeping); the waiter queue, the budget, the opening back-off and the
- * leasable connection are parts of their own, and the pool's topology decides when to use it.
+ * connection factory are parts of their own, and the pool's topology decides when to use it.
  */
-export class LeasePool {
+export class LeasePool<C extends PooledConnection = PooledConnection> {
   readonly #settings: CommonAppSettings;
   readonly #logger: Logger;
   readonly #events: LeaseEvents;
   readonly #target: Target;
   readonly #budget: ConnectionBudget;
+  readonly #closes: Closes;
+  readonly #factory: () => Promise<C>;
   readonly #backoff: OpeningBackoff;
-  readonly #waiters: WaiterQueue<Grant>;
-  readonly #idle: LeasableConnection[] = [];
-  readonly #leased = new Set<LeasableConnection>();
+  readonly #waiters: WaiterQueue<Grant<C>>;
+  readonly #idle: C[] = [];
+  readonly #leased = new Set<C>();
+  /** Connections the watchdog ended while lent, closed for that reason when they come back. */
+  readonly #hung = new WeakSet<C>();
   #connecting = 0;
   #state: 'open' | 'closing' | 'closed' = 'open';
   /** While a failover runs, nothing is lent: callers wait in line, up to `REDIS_POOL_TIMEOUT`. */
   #held = false;
   #drained: (() => void) | undefined;
-  readonly #stats = { hits: 0, misses: 0, staleClosed: 0 };
+  readonly #stats = { hits: 0, misses: 0 };
 
-  constructor(
-    settings: CommonAppSettings,
-    logger: Logger,
-    events: LeaseEvents,
-    target: Target,
-    budget: ConnectionBudget,
-  ) {
+  constructor({ settings, logger, events, target, budget, closes, open }: LeasePoolOptions<C>) {
     this.#settings = settings;
     this.#logger = logger;
     this.#events = events;
     this.#target = target;
     this.#budget = budget;
+    this.#closes = closes;
+    this.#factory = open;
     this.#backoff = new OpeningBackoff(settings);
     this.#waiters = new WaiterQueue((timeoutMs) => {
       const error = new AcquireTimeoutError(timeoutMs, this.#situation(), this.#backoff.lastError);
@@ -138,7 +186,6 @@ export class LeasePool {
       timeouts,
       waitCount,
       waitTimeMs,
-      staleClosed: this.#stats.staleClosed,
     };
   }
 
@@ -148,8 +195,7 @@ export class LeasePool {
    */
   async reserveSlot(): Promise<void> {
     const { connection } = this.#grantNow() ?? (await this.#wait({}));
-    // An idle connection makes way for the caller's own.
-    if (connection) this.#discard(connection, false, true);
+    if (connection) this.#closeKeepingSlot(connection, 'made-way');
   }
 
   /** Gives back a slot taken with `reserveSlot()`, or by an opening that failed. */
@@ -162,22 +208,22 @@ export class LeasePool {
    * Runs `use` with a lease, and always gives it back: when `use` settles, or at once when
    * `options.signal` aborts (the connection is then closed, its replies unread).
    */
-  async run<T>(use: (lease: Lease) => Promise<T> | T, options: LeaseOptions = {}): Promise<T> {
+  async run<T>(use: (lease: Lease<C>) => Promise<T> | T, options: LeaseOptions = {}): Promise<T> {
     const asked = performance.now();
     const lease = this.#tryAcquire() ?? (await this.#acquire(options));
     const { connection } = lease;
     this.#events.onLeaseTime?.('wait', connection.leasedAt - asked);
-    let abandoned = false;
+    let ended: 'returned' | 'abandoned' = 'returned';
     try {
       const { signal } = options;
       // Aborted while a connection was being opened: the callback never runs.
       signal?.throwIfAborted();
       if (!signal) return await use(lease);
       return await abortable(use(lease), signal, () => {
-        abandoned = true;
+        ended = 'abandoned';
       });
     } finally {
-      const restoring = this.#release(lease, abandoned);
+      const restoring = this.#release(lease, ended);
       this.#events.onLeaseTime?.('use', connection.lastUsedAt - connection.leasedAt);
       if (restoring) await restoring;
     }
@@ -188,7 +234,7 @@ export class LeasePool {
     const now = performance.now();
     const leakMs = this.#settings.redisLeakDetectionThreshold * 1000;
     for (const connection of this.#leased) {
-      if (connection.monitor.tick(connection.pending) === 'hung') this.#abortHung(connection);
+      if (connection.watch() === 'hung') this.#abortHung(connection);
       if (leakMs > 0 && !connection.leakReported && now - connection.leasedAt > leakMs) {
         connection.leakReported = true;
         this.#events.onLeak({ heldMs: now - connection.leasedAt, stack: connection.stack ?? '' });
@@ -196,8 +242,10 @@ export class LeasePool {
     }
     const idleMs = this.#settings.redisIdleTimeout * 1000;
     for (const connection of [...this.#idle]) {
-      const tooIdle = idleMs > 0 && now - connection.lastUsedAt > idleMs && this.#idle.length > this.#minIdle();
-      if (tooIdle || now >= connection.expiresAt) this.#discard(connection, true);
+      if (now >= connection.expiresAt) this.#close(connection, 'expired');
+      else if (idleMs > 0 && now - connection.lastUsedAt > idleMs && this.#idle.length > this.#minIdle()) {
+        this.#close(connection, 'idle');
+      }
     }
     this.prewarm();
   }
@@ -213,7 +261,7 @@ export class LeasePool {
     ) {
       this.#open().then(
         (connection) => {
-          if (this.#state !== 'open') return this.#discard(connection, false);
+          if (this.#state !== 'open') return this.#close(connection, 'pool-closed');
           this.#idle.push(connection);
           this.#dispatch();
         },
@@ -233,7 +281,7 @@ export class LeasePool {
     if (this.#state !== 'open') return;
     this.#state = 'closing';
     this.#waiters.failAll(new PoolClosedError());
-    for (const connection of [...this.#idle]) this.#discard(connection, false);
+    for (const connection of [...this.#idle]) this.#close(connection, 'pool-closed');
     if (this.#leased.size > 0) {
       const drained = new Promise<void>((resolve) => {
         this.#drained = resolve;
@@ -248,8 +296,8 @@ export class LeasePool {
     this.#state = 'closed';
     this.#waiters.failAll(new PoolClosedError());
     for (const connection of [...this.#idle, ...this.#leased]) {
-      flushAll(connection.client, new PoolClosedError('The Redis pool was destroyed'));
-      this.#discard(connection, false);
+      connection.fail(new PoolClosedError('The Redis pool was destroyed'));
+      this.#close(connection, 'pool-closed');
     }
   }
 
@@ -282,7 +330,7 @@ export class LeasePool {
 
   /** Closes every idle connection: the server they lead to is no longer the primary (READONLY, or a failover). */
   discardIdle(): void {
-    for (const connection of [...this.#idle]) this.#discard(connection, true);
+    for (const connection of [...this.#idle]) this.#close(connection, 'failed-over');
   }
 
   #minIdle(): number {
@@ -293,28 +341,29 @@ export class LeasePool {
    * A lease at once, without waiting or checking, when an idle connection that needs no health
    * check is there and nobody is queued before the caller; `undefined` otherwise.
    */
-  #tryAcquire(): Lease | undefined {
+  #tryAcquire(): Lease<C> | undefined {
     if (this.#state !== 'open' || this.#waiters.size > 0 || this.#held) return undefined;
     const connection = this.#idle.at(-1);
-    if (!connection?.client.isReady || this.#checkDue(connection) || !this.#isCurrent(connection)) return undefined;
+    if (!connection?.isReady || this.#checkDue(connection) || !this.#isCurrent(connection)) return undefined;
     this.#idle.pop();
     this.#stats.hits++;
-    return this.#lend(connection, true);
+    return this.#lend(connection, 'idle');
   }
 
   /** Lends a connection: an idle one (checked first if it has been idle long), or a new one. */
-  async #acquire(options: LeaseOptions): Promise<Lease> {
+  async #acquire(options: LeaseOptions): Promise<Lease<C>> {
     const { connection } = this.#grantNow() ?? (await this.#wait(options));
     if (connection) {
-      if (await this.#healthy(connection)) {
+      const unfit = await this.#unfit(connection);
+      if (unfit === undefined) {
         this.#stats.hits++;
-        return this.#lend(connection, true);
+        return this.#lend(connection, 'idle');
       }
       // A connection that fails its check is closed and never lent; its slot serves this caller.
-      this.#discard(connection, true, true);
+      this.#closeKeepingSlot(connection, unfit);
     }
     this.#stats.misses++;
-    let opened: LeasableConnection;
+    let opened: C;
     try {
       if (!this.#backoff.allows(this.#connecting)) throw this.#backoff.refusal();
       opened = await this.#open();
@@ -322,7 +371,7 @@ export class LeasePool {
       this.giveSlot();
       throw error;
     }
-    return this.#lend(opened, false);
+    return this.#lend(opened, 'new');
   }
 
   /**
@@ -330,42 +379,47 @@ export class LeasePool {
    * is closed; one whose state the borrower changed is restored first (the only case that returns
    * a promise).
    */
-  #release(lease: Lease, abandon: boolean): Promise<void> | undefined {
+  #release(lease: Lease<C>, ended: 'returned' | 'abandoned'): Promise<void> | undefined {
     if (lease.released) return undefined;
     lease.released = true;
     const connection = lease.connection;
     this.#leased.delete(connection);
     connection.lastUsedAt = performance.now();
-    if (abandon) flushAll(connection.client, new LeaseReleasedError());
-    const reusable =
-      !abandon &&
-      this.#state === 'open' &&
-      connection.client.isReady &&
-      connection.pending === 0 &&
-      !connection.readonly &&
-      this.#isCurrent(connection);
-    if (!reusable) this.#discard(connection, false);
-    else if (connection.lastUsedAt >= connection.expiresAt) this.#discard(connection, true);
+    if (ended === 'abandoned') connection.fail(new LeaseReleasedError());
+    const reason = ended === 'abandoned' ? 'abandoned' : this.#unusable(connection);
+    if (reason !== undefined) this.#close(connection, reason);
     else if (!connection.isClean()) return this.#restoreThenKeep(connection);
     else this.#keep(connection);
     return undefined;
   }
 
+  /** Why a connection given back cannot be lent again, if it cannot. */
+  #unusable(connection: C): CloseReason | undefined {
+    if (this.#state !== 'open') return 'pool-closed';
+    if (this.#hung.has(connection)) return 'hung';
+    if (!connection.isReady) return 'broken';
+    if (connection.pending > 0) return 'unread-replies';
+    if (connection.readonly) return 'readonly';
+    if (!this.#isCurrent(connection)) return 'failed-over';
+    if (connection.lastUsedAt >= connection.expiresAt) return 'expired';
+    return undefined;
+  }
+
   /** An idle connection or a free slot, if one can be had without queueing behind earlier callers. */
-  #grantNow(): Grant | undefined {
+  #grantNow(): Grant<C> | undefined {
     if (this.#state !== 'open') throw new PoolClosedError();
     if (this.#waiters.size > 0 || this.#held) return undefined;
     return this.#takeGrant();
   }
 
   /** An idle connection, else a free slot; `undefined` when neither is there. */
-  #takeGrant(): Grant | undefined {
+  #takeGrant(): Grant<C> | undefined {
     const idle = this.#idle.pop();
     if (idle) return { connection: idle };
     return this.#budget.tryTake() ? { connection: undefined } : undefined;
   }
 
-  #wait({ timeoutMs, signal }: LeaseOptions): Promise<Grant> {
+  #wait({ timeoutMs, signal }: LeaseOptions): Promise<Grant<C>> {
     return this.#waiters.wait({ timeoutMs: timeoutMs ?? this.#settings.redisPoolTimeout * 1000, signal });
   }
 
@@ -387,22 +441,11 @@ export class LeasePool {
    * Opens a connection in a slot the caller already holds. A failure is kept for
    * `AcquireTimeoutError` and starts the back-off before the next attempt.
    */
-  async #open(): Promise<LeasableConnection> {
+  async #open(): Promise<C> {
     this.#connecting++;
-    const address = this.#target.address();
-    let connection: LeasableConnection | undefined;
-    const client = createConnection(this.#settings, 'lease', this.#logger, 'never', {
-      ...(this.#events.onEvent ? { onEvent: this.#events.onEvent } : {}),
-      address,
-      onReadonly: () => {
-        if (connection) connection.readonly = true;
-      },
-    });
     try {
-      await connectWithin(client, this.#settings);
+      const connection = await this.#factory();
       this.connectSucceeded();
-      const monitor = new ReplyMonitor(this.#settings.redisSocketTimeout * 1000, 0);
-      connection = new LeasableConnection(client, this.#settings, monitor, address);
       return connection;
     } catch (error) {
       this.connectFailed(error);
@@ -413,73 +456,80 @@ export class LeasePool {
   }
 
   /** Whether a connection leads where the pool's connections go now (not to a primary failed over from). */
-  #isCurrent(connection: LeasableConnection): boolean {
+  #isCurrent(connection: C): boolean {
     return connection.address === undefined || this.#target.is(connection.address);
   }
 
   /** Whether a connection has been idle longer than `REDIS_HEALTH_CHECK_INTERVAL`. */
-  #checkDue(connection: LeasableConnection): boolean {
+  #checkDue(connection: C): boolean {
     const intervalMs = this.#settings.redisHealthCheckInterval * 1000;
     return intervalMs > 0 && performance.now() - connection.lastUsedAt >= intervalMs;
   }
 
-  /** A connection idle longer than `REDIS_HEALTH_CHECK_INTERVAL` answers a PING before it is lent. */
-  async #healthy(connection: LeasableConnection): Promise<boolean> {
-    if (!connection.client.isReady || !this.#isCurrent(connection)) return false;
-    if (!this.#checkDue(connection)) return true;
-    const ping = await pingWithin(connection.client, this.#settings.redisSocketTimeout * 1000);
-    if ('latencyMs' in ping) return true;
-    this.#logger.debug({ reason: ping.error }, 'Idle Redis connection failed its health check; closing it');
-    return false;
+  /** Why an idle connection must not be lent: lost or (idle long) no answer to a PING, or led elsewhere. */
+  async #unfit(connection: C): Promise<CloseReason | undefined> {
+    if (!connection.isReady) return 'unhealthy';
+    if (!this.#isCurrent(connection)) return 'failed-over';
+    if (!this.#checkDue(connection)) return undefined;
+    const failure = await connection.check(this.#settings.redisSocketTimeout * 1000);
+    if (failure === undefined) return undefined;
+    this.#logger.debug({ reason: failure }, 'Idle Redis connection failed its health check');
+    return 'unhealthy';
   }
 
-  #lend(connection: LeasableConnection, fromIdle: boolean): Lease {
+  #lend(connection: C, from: 'idle' | 'new'): Lease<C> {
     if (this.#state !== 'open') {
-      this.#discard(connection, false);
+      this.#close(connection, 'pool-closed');
       throw new PoolClosedError();
     }
     connection.leasedAt = performance.now();
     connection.leakReported = false;
     connection.stack = this.#settings.redisLeakDetectionThreshold > 0 ? new Error('Lease taken here').stack : undefined;
-    if (!fromIdle) connection.lastUsedAt = connection.leasedAt;
+    if (from === 'new') connection.lastUsedAt = connection.leasedAt;
     this.#leased.add(connection);
     return new Lease(connection);
   }
 
-  #keep(connection: LeasableConnection): void {
+  #keep(connection: C): void {
     this.#idle.push(connection);
     this.#dispatch();
   }
 
-  async #restoreThenKeep(connection: LeasableConnection): Promise<void> {
+  async #restoreThenKeep(connection: C): Promise<void> {
     try {
       await connection.restore();
     } catch (error) {
-      this.#logger.debug({ err: error }, 'Leased Redis connection could not be reset; closing it');
-      return this.#discard(connection, false);
+      this.#logger.debug({ err: error }, 'Leased Redis connection could not be reset');
+      return this.#close(connection, 'unrestorable');
     }
     this.#keep(connection);
   }
 
-  #abortHung(connection: LeasableConnection): void {
+  #abortHung(connection: C): void {
     const error = new CommandTimeoutError(
       this.#settings.redisUrl,
       this.#settings.redisSocketTimeout * 1000,
       connection.pending,
     );
     this.#logger.warn({ err: error }, 'Leased Redis connection hung; closing it');
-    flushAll(connection.client, error);
-    connection.client.destroy();
+    this.#hung.add(connection);
+    connection.fail(error);
+    connection.close();
   }
 
-  /** Closes a connection. `stale`: counted as closed for age or failed health; `keepSlot`: the caller reuses its slot. */
-  #discard(connection: LeasableConnection, stale: boolean, keepSlot = false): void {
+  /** Closes a connection for `reason`, and gives its slot back. */
+  #close(connection: C, reason: CloseReason): void {
+    this.#closeKeepingSlot(connection, reason);
+    this.giveSlot();
+  }
+
+  /** Closes a connection for `reason`; its slot goes to the caller at hand. */
+  #closeKeepingSlot(connection: C, reason: CloseReason): void {
     const at = this.#idle.indexOf(connection);
     if (at !== -1) this.#idle.splice(at, 1);
     this.#leased.delete(connection);
-    if (stale) this.#stats.staleClosed++;
-    connection.client.destroy();
-    if (!keepSlot) this.giveSlot();
+    this.#closes.record(reason, 'lease');
+    connection.close();
   }
 }
 

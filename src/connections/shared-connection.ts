@@ -1,6 +1,6 @@
 import { blockingTimeoutMs, NEEDS_A_LOOK, STATE_COMMANDS, STATE_METHODS, stateCommand } from '../client/commands.js';
 import { connectWithin, toConnectError } from '../client/connect.js';
-import { type ConnectionHooks, createConnection, type Reconnect } from '../client/connection.js';
+import type { ConnectionHooks, Reconnect } from '../client/connection.js';
 import { CLIENT_EVENTS, forwardEvents, ownListeners, shareLifecycle } from '../client/facades.js';
 import type { StringClient } from '../client/types.js';
 import { beforeDeadline } from '../deadline.js';
@@ -19,12 +19,12 @@ import {
 } from '../node-redis/node-redis.js';
 import type { CommonAppSettings } from '../settings.js';
 import type { Target } from '../topology/target.js';
-import type { Lease } from './leases.js';
+import type { ConnectionLease } from './leasable-connection.js';
 import { OfflineQueue } from './offline-queue.js';
 import { ReplyMonitor } from './reply-monitor.js';
 
 /** Runs `use` with a leased connection: how the shared client sends blocking commands. */
-export type OnLease = (use: (lease: Lease) => Promise<unknown>) => Promise<unknown>;
+export type OnLease = (use: (lease: ConnectionLease) => Promise<unknown>) => Promise<unknown>;
 
 /** State of the shared connection, as `redisPool.stats()` reports it. */
 export type SharedState = 'ready' | 'reconnecting' | 'closed';
@@ -185,7 +185,7 @@ export class SharedConnection {
   }
 
   #create(reconnect: Reconnect): StringClient {
-    const client = createConnection(this.#settings, 'shared', this.#logger, reconnect, {
+    const client = this.#owner.create(reconnect, {
       ...this.#hooks,
       address: this.#owner.target.address(),
       // The server became a replica behind our back (a failover): find the primary again.
@@ -213,7 +213,7 @@ export class SharedConnection {
     const refused = stateCommand(args);
     if (refused) return Promise.reject(refusal(refused));
     if (blockingTimeoutMs(args) === undefined) return undefined;
-    return this.#owner.onLease((lease) => lease.send(args, options));
+    return this.#owner.onLease((lease) => sendOn(lease.connection.client, args, options));
   }
 
   /** Runs `send` once the connection is back, as `REDIS_OFFLINE_QUEUE` allows. */
@@ -330,6 +330,8 @@ export class SharedConnection {
 
 /** What the shared connection needs from the pool that owns it. */
 export interface SharedConnectionOwner extends Pick<ConnectionHooks, 'onEvent'> {
+  /** Makes a client, not yet connected, with these hooks: the factory (`createConnection` for the 'shared' role). */
+  create(reconnect: Reconnect, hooks: ConnectionHooks): StringClient;
   /** Where to connect; read at each new connection. */
   target: Target;
   /** Runs blocking commands on a leased connection. */

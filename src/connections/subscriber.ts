@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { connectWithin } from '../client/connect.js';
-import { type ConnectionEventName, type ConnectionHooks, createConnection } from '../client/connection.js';
-import type { StringClient } from '../client/types.js';
+import { type ConnectionHooks, createConnection } from '../client/connection.js';
+import type { ConnectionEventName, StringClient } from '../client/types.js';
 import { PoolClosedError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { decoderTap, pendingCount } from '../node-redis/node-redis.js';

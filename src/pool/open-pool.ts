@@ -5,10 +5,11 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { RedisClientOptions } from 'redis';
-import type { ConnectionEventName } from '../client/connection.js';
 import type { ConnectionRole } from '../client/options.js';
-import type { StringClient } from '../client/types.js';
-import type { LeakReport, Lease, LeaseEvents, LeaseOptions } from '../connections/leases.js';
+import type { ConnectionEventName, StringClient } from '../client/types.js';
+import { type CloseReason, Closes } from '../connections/closes.js';
+import type { ConnectionLease } from '../connections/leasable-connection.js';
+import type { LeakReport, LeaseEvents, LeaseOptions } from '../connections/leases.js';
 import { TICKS_PER_TIMEOUT } from '../connections/reply-monitor.js';
 import { Subscriber } from '../connections/subscriber.js';
 import { beforeDeadline } from '../deadline.js';
@@ -24,6 +25,10 @@ import type { TopologyHealth } from './readiness.js';
 
 /** A snapshot of the pool, modelled on go-redis's `PoolStats`. */
 export interface PoolStats extends TopologyStats {
+  /** Connections closed for age or failed health (idle, expired, unhealthy, failed over): go-redis's `StaleConns`. */
+  staleClosed: number;
+  /** Connections the pool closed, by reason (see `CloseReason`). */
+  closed: Record<CloseReason, number>;
   /** Times a connection that had been up was up again: node-redis reconnects and replacements. */
   reconnects: number;
   /** Connections made by `client.duplicate()` and still open (each counts in `total`). */
@@ -71,6 +76,7 @@ export class OpenPool {
   readonly #duplicates: Duplicates;
   /** Readies seen per role; each after the first is a reconnect. */
   readonly #readies = new Map<ConnectionRole, number>();
+  readonly #closes: Closes;
 
   /** Opens the topology the settings choose; on failure nothing is left open. */
   static async open(
@@ -100,7 +106,9 @@ export class OpenPool {
     this.settings = settings;
     this.logger = logger;
     this.#events = events;
+    this.#closes = new Closes(logger);
     const context: TopologyContext = {
+      closes: this.#closes,
       settings,
       logger,
       report: (role) => this.#reporter(role),
@@ -140,7 +148,7 @@ export class OpenPool {
   }
 
   /** Runs `use` with a leased connection, and always gives the connection back. */
-  lease<T>(use: (lease: Lease) => Promise<T> | T, options: LeaseOptions = {}): Promise<T> {
+  lease<T>(use: (lease: ConnectionLease) => Promise<T> | T, options: LeaseOptions = {}): Promise<T> {
     return this.#topology.lease(use, options);
   }
 
@@ -164,6 +172,8 @@ export class OpenPool {
     return {
       ...this.#topology.stats(),
       reconnects,
+      staleClosed: this.#closes.stale,
+      closed: this.#closes.counts(),
       duplicates: this.#duplicates.count,
       subscriber: {
         open: subscriber?.isReady ?? false,

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { RedisPoolClient } from '../client/types.js';
+import { CLOSE_REASONS, type CloseReason } from '../connections/closes.js';
 import { EMPTY_LEASE_STATS, type LeaseOptions } from '../connections/leases.js';
 import type { Subscriber } from '../connections/subscriber.js';
 import { ClientUsageError, PoolClosedError, SettingsConflictError } from '../errors.js';
@@ -360,6 +361,8 @@ function figuresOf(stats: PoolStats, idleMin: number): PoolFigures {
 
 const CLOSED_STATS: PoolStats = Object.freeze<PoolStats>({
   ...EMPTY_LEASE_STATS,
+  staleClosed: 0,
+  closed: Object.fromEntries(CLOSE_REASONS.map((reason) => [reason, 0])) as Record<CloseReason, number>,
   total: 0,
   max: 0,
   reconnects: 0,

@@ -1,5 +1,3 @@
-import { beforeDeadline } from '../deadline.js';
-
 /** `up`: answering; `degraded`: answering or about to, with commands held or callers waiting; `down`: not answering. */
 export type HealthStatus = 'up' | 'degraded' | 'down';
 
@@ -20,20 +18,4 @@ export interface HealthReport extends TopologyHealth {
   checkedAt: string;
   /** The configured mode; `undefined` while the pool has no settings (closed, or never opened). */
   mode: PoolMode | undefined;
-}
-
-/** The PING round trip of `client` in ms, or the error (a timeout after `timeoutMs`) that ended it. */
-export async function pingWithin(
-  client: { ping(): Promise<unknown> },
-  timeoutMs: number,
-): Promise<{ latencyMs: number } | { error: string }> {
-  const started = performance.now();
-  try {
-    await beforeDeadline(client.ping(), timeoutMs, () => {
-      throw new Error(`no PONG within ${timeoutMs} ms`);
-    });
-    return { latencyMs: performance.now() - started };
-  } catch (error) {
-    return { error: error instanceof Error ? error.message : String(error) };
-  }
 }

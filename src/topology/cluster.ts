@@ -1,15 +1,17 @@
 import calculateSlot from 'cluster-key-slot';
 import type { RedisClientOptions, RedisClusterType } from 'redis';
 import { blockingTimeoutMs } from '../client/commands.js';
-import { openWithin } from '../client/connect.js';
+import { openWithin, pingWithin } from '../client/connect.js';
 import { protectClient } from '../client/connection.js';
 import { CLUSTER_EVENTS, forwardEvents, ownListeners, shareLifecycle } from '../client/facades.js';
 import { clientOptions } from '../client/options.js';
 import type { StringClient } from '../client/types.js';
 import { ConnectionBudget } from '../connections/budget.js';
+import type { Closes } from '../connections/closes.js';
+import type { ConnectionLease } from '../connections/leasable-connection.js';
+import { type LeasableConnection, openLeasable } from '../connections/leasable-connection.js';
 import {
   EMPTY_LEASE_STATS,
-  type Lease,
   type LeaseEvents,
   type LeaseOptions,
   LeasePool,
@@ -41,7 +43,7 @@ import {
   TimeoutError,
   WatchError,
 } from '../node-redis/node-redis.js';
-import { pingWithin, type TopologyHealth } from '../pool/readiness.js';
+import type { TopologyHealth } from '../pool/readiness.js';
 import type { CommonAppSettings, NodeAddress } from '../settings.js';
 import { Target } from './target.js';
 import type { ClusterNodeStats, Topology, TopologyContext, TopologyStats } from './topology.js';
@@ -63,7 +65,8 @@ export class ClusterTopology implements Topology {
   readonly #events: LeaseEvents;
   readonly #cluster: Cluster;
   readonly #facade: StringClient;
-  readonly #leases = new Map<string, LeasePool>();
+  readonly #leases = new Map<string, LeasePool<LeasableConnection>>();
+  readonly #closes: Closes;
   /** Each node client the cluster made, with its reply watchdog and what ends its socket. */
   readonly #nodeClients = new Map<StringClient, { url: string; monitor: ReplyMonitor; killer: KillSocket }>();
   readonly #subscriberTarget: Target;
@@ -71,7 +74,8 @@ export class ClusterTopology implements Topology {
   #subscriberSlots = 0;
   #closed = false;
 
-  constructor({ settings, logger, leaseEvents }: TopologyContext) {
+  constructor({ settings, logger, leaseEvents, closes }: TopologyContext) {
+    this.#closes = closes;
     this.#settings = settings;
     this.#logger = logger;
     this.#events = leaseEvents;
@@ -130,7 +134,7 @@ export class ClusterTopology implements Topology {
   }
 
   /** Runs `use` with an exclusive connection to the primary that serves `options.key`. */
-  async lease<T>(use: (lease: Lease) => Promise<T> | T, options: LeaseOptions): Promise<T> {
+  async lease<T>(use: (lease: ConnectionLease) => Promise<T> | T, options: LeaseOptions): Promise<T> {
     if (this.#closed) throw new PoolClosedError();
     if (options.key === undefined) {
       throw new ClientUsageError(
@@ -352,12 +356,22 @@ export class ClusterTopology implements Topology {
     }
   }
 
-  #leasesFor(master: NodeAddress): LeasePool {
+  #leasesFor(master: NodeAddress): LeasePool<LeasableConnection> {
     const address = `${master.host}:${master.port}`;
     let pool = this.#leases.get(address);
     if (!pool) {
       const budget = new ConnectionBudget(this.#settings.redisMaxConnections);
-      pool = new LeasePool(this.#settings, this.#logger, this.#events, new Target(this.#settings, master), budget);
+      const [settings, logger, events] = [this.#settings, this.#logger, this.#events];
+      const target = new Target(settings, master);
+      pool = new LeasePool({
+        settings,
+        logger,
+        events,
+        target,
+        budget,
+        closes: this.#closes,
+        open: () => openLeasable({ settings, logger, target, onEvent: events.onEvent }),
+      });
       this.#leases.set(address, pool);
     }
     return pool;

@@ -1,10 +1,13 @@
 import type { RedisClientOptions } from 'redis';
-import { createDuplicate } from '../client/connection.js';
+import { pingWithin } from '../client/connect.js';
+import { createConnection, createDuplicate } from '../client/connection.js';
 import type { StringClient } from '../client/types.js';
 import { ConnectionBudget } from '../connections/budget.js';
-import { type Lease, type LeaseOptions, LeasePool } from '../connections/leases.js';
+import type { ConnectionLease } from '../connections/leasable-connection.js';
+import { type LeasableConnection, openLeasable } from '../connections/leasable-connection.js';
+import { type LeaseOptions, LeasePool } from '../connections/leases.js';
 import { SharedConnection } from '../connections/shared-connection.js';
-import { pingWithin, type TopologyHealth } from '../pool/readiness.js';
+import type { TopologyHealth } from '../pool/readiness.js';
 import { Target } from './target.js';
 import type { Topology, TopologyContext, TopologyStats } from './topology.js';
 
@@ -16,7 +19,7 @@ import type { Topology, TopologyContext, TopologyStats } from './topology.js';
 export class StandaloneTopology implements Topology {
   protected readonly context: TopologyContext;
   protected readonly target: Target;
-  protected readonly leases: LeasePool;
+  protected readonly leases: LeasePool<LeasableConnection>;
   protected readonly shared: SharedConnection;
   readonly #budget: ConnectionBudget;
 
@@ -25,10 +28,20 @@ export class StandaloneTopology implements Topology {
     this.context = context;
     this.target = new Target(settings);
     this.#budget = new ConnectionBudget(settings.redisMaxConnections);
-    this.leases = new LeasePool(settings, logger, leaseEvents, this.target, this.#budget);
+    const target = this.target;
+    this.leases = new LeasePool({
+      settings,
+      logger,
+      events: leaseEvents,
+      target,
+      budget: this.#budget,
+      closes: context.closes,
+      open: () => openLeasable({ settings, logger, target, onEvent: leaseEvents.onEvent }),
+    });
     // The shared connection holds one of the REDIS_MAX_CONNECTIONS slots for as long as the pool is open.
     this.#budget.tryTake();
     this.shared = new SharedConnection(settings, logger, {
+      create: (reconnect, hooks) => createConnection(settings, 'shared', logger, reconnect, hooks),
       target: this.target,
       onLease: (use) => this.leases.run(use),
       onReadonly: () => this.leases.discardIdle(),
@@ -46,7 +59,7 @@ export class StandaloneTopology implements Topology {
     return this.shared.client;
   }
 
-  lease<T>(use: (lease: Lease) => Promise<T> | T, options: LeaseOptions): Promise<T> {
+  lease<T>(use: (lease: ConnectionLease) => Promise<T> | T, options: LeaseOptions): Promise<T> {
     return this.leases.run(use, options);
   }
 

@@ -1,8 +1,9 @@
 import type { RedisClientOptions } from 'redis';
-import type { ConnectionEventName } from '../client/connection.js';
 import type { ConnectionRole } from '../client/options.js';
-import type { StringClient } from '../client/types.js';
-import type { Lease, LeaseEvents, LeaseOptions, LeaseStats } from '../connections/leases.js';
+import type { ConnectionEventName, StringClient } from '../client/types.js';
+import type { Closes } from '../connections/closes.js';
+import type { ConnectionLease } from '../connections/leasable-connection.js';
+import type { LeaseEvents, LeaseOptions, LeaseStats } from '../connections/leases.js';
 import type { SharedState } from '../connections/shared-connection.js';
 import type { ShardedPubSub } from '../connections/subscriber.js';
 import type { Logger } from '../logger.js';
@@ -47,6 +48,8 @@ export interface TopologyContext {
   /** Reports one kind of connection's lifecycle as the pool's events. */
   report(role: ConnectionRole): (event: ConnectionEventName, error?: unknown) => void;
   leaseEvents: LeaseEvents;
+  /** Why the pool's connections were closed, counted pool-wide. */
+  closes: Closes;
   /** The topology's connections now lead elsewhere (a failover): the subscriber must follow. */
   onMoved(): void;
 }
@@ -63,7 +66,7 @@ export interface Topology {
   /** The client `getClient()` returns. */
   readonly client: StringClient;
   /** Runs `use` with an exclusive connection, and always takes it back. */
-  lease<T>(use: (lease: Lease) => Promise<T> | T, options: LeaseOptions): Promise<T>;
+  lease<T>(use: (lease: ConnectionLease) => Promise<T> | T, options: LeaseOptions): Promise<T>;
   /** Where the subscriber connects: read at each (re)connect. */
   readonly subscriberTarget: Target;
   /** Where the subscriber's shard channels go instead of its connection: the cluster client, in cluster mode. */
