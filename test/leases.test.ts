@@ -16,7 +16,7 @@ import {
   type SettingsInput,
 } from '../src/index.js';
 import { startRedisServer } from '../src/testing/index.js';
-import { Target } from '../src/topology/target.js';
+import { SentinelTarget } from '../src/topology/target.js';
 import { admin, connectionsNamed, serverForFile, settingsFor, silent } from './helpers.js';
 
 const file = serverForFile({ args: ['--enable-debug-command', 'yes'] });
@@ -446,7 +446,9 @@ describe('a target that moves (a failover)', () => {
     const other = await startRedisServer();
     const otherObserver = await admin(other.url);
     const settings = settingsFor(file.server.url, { serviceName: 'moved' });
-    const target = new Target(settings);
+    // A target that moves, as the sentinels' primary does.
+    const target = new SentinelTarget();
+    target.moveTo({ host: settings.redisHost as string, port: settings.redisPort as number });
     const noop = () => undefined;
     const leases = new LeasePool({
       settings,

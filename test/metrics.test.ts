@@ -177,3 +177,39 @@ test("node-redis's own command metrics still measure the commands the pool's fas
     pool.destroy();
   }
 });
+
+test('every connection the pool closes has a reason: stats().closed, OpenTelemetry and Prometheus agree', async () => {
+  const reader = new TestReader();
+  const registry = new Registry();
+  const pool = new RedisPool({ logger: silent });
+  try {
+    await pool.enableOpenTelemetry({ meterProvider: new MeterProvider({ readers: [reader] }) });
+    await pool.registerPrometheus(registry);
+    await pool.getClient(settingsFor(file.server.url, { serviceName: 'closing', redisIdleTimeout: 0.2 }));
+    // Three leases at once leave three idle connections; the idle timeout closes all three.
+    await Promise.all([1, 2, 3].map(() => pool.withConnection(() => sleep(20))));
+    const controller = new AbortController();
+    const abandoned = pool.withConnection({ signal: controller.signal }, () => sleep(1000));
+    controller.abort(new Error('gave up'));
+    await assert.rejects(abandoned, /gave up/);
+    for (let i = 0; i < 100 && pool.stats().closed.idle < 2; i++) await sleep(20);
+    const { closed, staleClosed } = pool.stats();
+    assert.equal(closed.abandoned, 1);
+    assert.ok(closed.idle >= 2, `${closed.idle} closed idle`);
+    assert.equal(staleClosed, closed.idle + closed.expired + closed.unhealthy + closed['failed-over']);
+    const otelPoints = (await collect(reader)).get('redis_pool.connection.closed')?.points ?? [];
+    const byReason = Object.fromEntries(otelPoints.map((point) => [point.attributes.reason, point.value]));
+    assert.equal(byReason.idle, pool.stats().closed.idle);
+    assert.equal(byReason.abandoned, 1);
+    const text = await registry.metrics();
+    assert.match(
+      text,
+      new RegExp(
+        `redis_pool_connections_closed_total\\{pool_name="closing",reason="idle"\\} ${pool.stats().closed.idle}`,
+      ),
+    );
+    assert.match(text, /redis_pool_connections_closed_total\{pool_name="closing",reason="abandoned"\} 1/);
+  } finally {
+    pool.destroy();
+  }
+});

@@ -48,20 +48,32 @@ export interface ConnectionHooks {
   onReadonly?: () => void;
 }
 
+/** What one connection of the pool is made with. */
+export interface ConnectionSpec {
+  settings: CommonAppSettings;
+  /** What it is for; it shows in `CLIENT LIST`. */
+  role: ConnectionRole;
+  logger: Logger;
+  /** @default 'after-ready' */
+  reconnect?: Reconnect;
+  hooks?: ConnectionHooks;
+  /** node-redis options that replace the pool's own (for duplicates). */
+  overrides?: RedisClientOptions;
+}
+
 /**
  * A node-redis client for the pool, not yet connected. With `after-ready`, a failed first
  * attempt ends `connect()` with that error instead of retrying forever (node-redis's default,
  * even for a wrong password); lost connections are retried with `backoffDelay` after that.
- * `overrides` are node-redis options that replace the pool's own (for duplicates).
  */
-export function createConnection(
-  settings: CommonAppSettings,
-  role: ConnectionRole,
-  logger: Logger,
-  reconnect: Reconnect = 'after-ready',
-  hooks: ConnectionHooks = {},
-  overrides: RedisClientOptions = {},
-): StringClient {
+export function createConnection({
+  settings,
+  role,
+  logger,
+  reconnect = 'after-ready',
+  hooks = {},
+  overrides = {},
+}: ConnectionSpec): StringClient {
   let established = reconnect === 'always';
   const options = { ...clientOptions(settings, role, hooks.address), ...overrides };
   options.socket = {
@@ -71,13 +83,13 @@ export function createConnection(
       return backoffDelay(retries, settings, toConnectError(cause, settings));
     },
   };
-  const client = createProtectedClient(options, settings.redisUrl, logger, role, hooks.onReadonly);
+  const client = createProtectedClient(options, { url: settings.redisUrl, logger, role, onReadonly: hooks.onReadonly });
   installFastPath(client, hooks.intercept);
   coalesceWrites(client);
   // node-redis's duplicate() would copy the pool's options into a client without the protection
   // above, and with this connection's socket killer.
   (client as unknown as Record<string, unknown>).duplicate = function (this: object, more?: RedisClientOptions) {
-    return createDuplicate(settings, logger, this, { address: hooks.address }, more);
+    return createDuplicate({ settings, logger, receiver: this, hooks: { address: hooks.address }, overrides: more });
   };
   const report = hooks.onEvent ?? (() => undefined);
   client.on('connect', () => report('connect'));
@@ -106,33 +118,43 @@ export function createConnection(
  * offline queue and its per-command timer (at `REDIS_SOCKET_TIMEOUT`) stand in for the pool's,
  * which do not watch it, so it serves as soon as `connect()` resolves.
  */
-export function createDuplicate(
-  settings: CommonAppSettings,
-  logger: Logger,
-  receiver: object,
-  hooks: ConnectionHooks,
-  overrides: RedisClientOptions = {},
-): StringClient {
-  return createConnection(settings, 'duplicate', logger, 'after-ready', hooks, {
-    disableOfflineQueue: false,
-    commandOptions: { ...commandOptionsOf(receiver), timeout: settings.redisSocketTimeout * 1000 },
-    ...overrides,
+export function createDuplicate({
+  settings,
+  logger,
+  receiver,
+  hooks,
+  overrides,
+}: Omit<ConnectionSpec, 'role' | 'reconnect'> & { receiver: object }): StringClient {
+  return createConnection({
+    settings,
+    role: 'duplicate',
+    logger,
+    ...(hooks ? { hooks } : {}),
+    overrides: {
+      disableOfflineQueue: false,
+      commandOptions: { ...commandOptionsOf(receiver), timeout: settings.redisSocketTimeout * 1000 },
+      ...overrides,
+    },
   });
+}
+
+/** Whose a protected client is, for its errors and logs, and what a READONLY reply calls. */
+export interface Protection {
+  /** The server's URL, without password. */
+  url: string;
+  logger: Logger;
+  role: string;
+  /** The server answered `READONLY`: it is a replica now. */
+  onReadonly?: (() => void) | undefined;
 }
 
 /**
  * A node-redis client made with `options` (its socket made killable) and protected by
  * `protectClient()`: for the pool's own connections and the sentinel connection.
  */
-export function createProtectedClient(
-  options: RedisClientOptions,
-  url: string,
-  logger: Logger,
-  role: string,
-  onReadonly?: () => void,
-): StringClient {
+export function createProtectedClient(options: RedisClientOptions, protection: Protection): StringClient {
   const client = createClient({ ...options, socket: killableSocket(options.socket ?? {}) }) as StringClient;
-  protectClient(client, url, logger, role, onReadonly);
+  protectClient(client, protection);
   return client;
 }
 
@@ -148,13 +170,7 @@ export function createProtectedClient(
  *
  * Returns what destroys the client's socket (`socketKiller()`, which may be called once per client).
  */
-export function protectClient(
-  client: StringClient,
-  url: string,
-  logger: Logger,
-  role: string,
-  onReadonly?: () => void,
-): KillSocket {
+export function protectClient(client: StringClient, { url, logger, role, onReadonly }: Protection): KillSocket {
   const killer = socketKiller(client);
   typeLostCommands(client, (error) =>
     error instanceof RedisPoolError ? error : new ConnectionLostError(url, killedBy(error)),

@@ -216,11 +216,17 @@ export async function openLeasable({
 }: LeasableOptions): Promise<LeasableConnection> {
   const address = target.address();
   let connection: LeasableConnection | undefined;
-  const client = createConnection(settings, 'lease', logger, 'never', {
-    ...(onEvent ? { onEvent } : {}),
-    address,
-    onReadonly: () => {
-      if (connection) connection.readonly = true;
+  const client = createConnection({
+    settings,
+    role: 'lease',
+    logger,
+    reconnect: 'never',
+    hooks: {
+      ...(onEvent ? { onEvent } : {}),
+      address,
+      onReadonly: () => {
+        if (connection) connection.readonly = true;
+      },
     },
   });
   await connectWithin(client, settings);

@@ -19,6 +19,7 @@ import {
 } from '../node-redis/node-redis.js';
 import type { CommonAppSettings } from '../settings.js';
 import type { Target } from '../topology/target.js';
+import type { CloseReason, Closes } from './closes.js';
 import type { ConnectionLease } from './leasable-connection.js';
 import { OfflineQueue } from './offline-queue.js';
 import { ReplyMonitor } from './reply-monitor.js';
@@ -176,6 +177,7 @@ export class SharedConnection {
 
   /** Closes the socket now; outstanding commands reject with `PoolClosedError`. */
   destroy(): void {
+    if (!this.#closed) this.#owner.closes.record('pool-closed', 'shared');
     this.#closed = true;
     this.#refuseCommands();
     const error = new PoolClosedError('The Redis pool was destroyed');
@@ -265,6 +267,7 @@ export class SharedConnection {
     this.#lastError = error;
     flushAll(hung, error);
     this.#swap();
+    this.#owner.closes.record('hung', 'shared');
     hung.destroy();
   }
 
@@ -282,7 +285,7 @@ export class SharedConnection {
       { url: this.#settings.redisUrl },
       'Redis answered READONLY: the server is now a replica; reconnecting to find the primary',
     );
-    this.moveOn();
+    this.moveOn('readonly');
     this.#owner.onReadonly();
   }
 
@@ -297,17 +300,23 @@ export class SharedConnection {
     const parked = this.#create('always');
     this.#client = parked;
     Object.setPrototypeOf(this.#facade, parked);
-    old.close().catch(() => old.destroy());
+    this.#retire(old, 'failed-over');
   }
 
   /**
    * Moves to a new connection, made to the owner's current target (after a failover, the new
    * primary). The old connection answers what it has outstanding, then closes.
    */
-  moveOn(): void {
+  moveOn(reason: 'failed-over' | 'readonly' = 'failed-over'): void {
     this.#parked = false;
     const old = this.#client;
     this.#swap();
+    this.#retire(old, reason);
+  }
+
+  /** Closes a client the facade no longer stands on, once it has answered what it has outstanding. */
+  #retire(old: StringClient, reason: CloseReason): void {
+    this.#owner.closes.record(reason, 'shared');
     old.close().catch(() => old.destroy());
   }
 
@@ -330,6 +339,8 @@ export class SharedConnection {
 
 /** What the shared connection needs from the pool that owns it. */
 export interface SharedConnectionOwner extends Pick<ConnectionHooks, 'onEvent'> {
+  /** Why its connections were closed, counted pool-wide. */
+  closes: Closes;
   /** Makes a client, not yet connected, with these hooks: the factory (`createConnection` for the 'shared' role). */
   create(reconnect: Reconnect, hooks: ConnectionHooks): StringClient;
   /** Where to connect; read at each new connection. */

@@ -8,6 +8,7 @@ import { decoderTap, pendingCount } from '../node-redis/node-redis.js';
 import type { CommonAppSettings } from '../settings.js';
 import type { Target } from '../topology/target.js';
 import { retryWithBackoff } from './backoff.js';
+import type { CloseReason, Closes } from './closes.js';
 import { ReplyMonitor } from './reply-monitor.js';
 
 /**
@@ -55,6 +56,20 @@ const METHODS = {
   shards: ['sSubscribe', 'sUnsubscribe'],
 } as const;
 
+/** @internal What the pool makes its subscriber with. */
+export interface SubscriberOptions {
+  settings: CommonAppSettings;
+  logger: Logger;
+  /** The pool's budget, where the subscriber's connection takes its slot. */
+  slots: { reserve: () => Promise<void>; give: () => void };
+  /** Where it connects: read at each (re)connect. */
+  target: Target;
+  onEvent?: ConnectionHooks['onEvent'];
+  /** Where shard channels go instead of its connection: the cluster client, in cluster mode. */
+  sharded?: ShardedPubSub | undefined;
+  closes: Closes;
+}
+
 /**
  * Pub/sub on a dedicated connection, which counts against `REDIS_MAX_CONNECTIONS` and is opened
  * on the first subscription (or `connect()`). It stands in for a node-redis subscriber client:
@@ -74,6 +89,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   readonly #monitor: ReplyMonitor;
   readonly #target: Target;
   readonly #sharded: ShardedPubSub | undefined;
+  readonly #closes: Closes;
   readonly #subscriptions: Record<Kind, Subscriptions> = {
     channels: new Map(),
     patterns: new Map(),
@@ -86,14 +102,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   #reconnects = 0;
 
   /** @internal Made by the pool: `await redisPool.subscriber()`. */
-  constructor(
-    settings: CommonAppSettings,
-    logger: Logger,
-    slots: { reserve: () => Promise<void>; give: () => void },
-    target: Target,
-    onEvent?: ConnectionHooks['onEvent'],
-    sharded?: ShardedPubSub,
-  ) {
+  constructor({ settings, logger, slots, target, onEvent, sharded, closes }: SubscriberOptions) {
     super();
     this.#target = target;
     this.#settings = settings;
@@ -102,6 +111,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     this.#giveSlot = slots.give;
     this.#onEvent = onEvent;
     this.#sharded = sharded;
+    this.#closes = closes;
     this.#monitor = new ReplyMonitor(settings.redisSocketTimeout * 1000, settings.redisHealthCheckInterval * 1000);
   }
 
@@ -196,7 +206,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     const verdict = this.#monitor.tick(pendingCount(client));
     if (verdict === 'hung') {
       this.#logger.warn({ url: this.#settings.redisUrl }, 'Redis subscriber connection hung; replacing it');
-      client.destroy();
+      this.#retire(client, 'hung');
     } else if (verdict === 'check') {
       client.ping().catch((error: unknown) => {
         this.#logger.debug({ err: error }, 'Health-check PING on the Redis subscriber connection failed');
@@ -206,7 +216,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
 
   /** Drops the connection so that a new one is made to the pool's current target (after a failover); subscriptions follow. */
   moveOn(): void {
-    this.#client?.destroy();
+    if (this.#client) this.#retire(this.#client, 'failed-over');
   }
 
   /**
@@ -214,12 +224,12 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
    * library did not await, say); later calls reject with `PoolClosedError`.
    */
   close(): Promise<void> {
-    return this.#end(true);
+    return this.#end('drained');
   }
 
   /** Closes the dedicated connection now: what was sent on it and not answered rejects. */
   destroy(): void {
-    void this.#end(false);
+    void this.#end('now');
   }
 
   /** `close()`, under node-redis's older name for it. */
@@ -256,17 +266,18 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     else await this.#client?.[METHODS[kind][1]](list, listener, buffers);
   }
 
-  async #end(graceful: boolean): Promise<void> {
+  async #end(how: 'drained' | 'now'): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     const client = this.#client;
     this.#client = undefined;
     // Its 'end' no longer starts a replacement: it is not the current client.
-    if (graceful && client?.isOpen) await client.close().catch(() => client.destroy());
+    if (client) this.#closes.record('pool-closed', 'subscriber');
+    if (how === 'drained' && client?.isOpen) await client.close().catch(() => client.destroy());
     else client?.destroy();
     if (this.#sharded && this.#subscriptions.shards.size > 0) {
       const unsubscribed = this.#sharded.sUnsubscribe(this.shards).catch(() => undefined);
-      if (graceful) await unsubscribed;
+      if (how === 'drained') await unsubscribed;
     }
     // The slot is held from the first connection on, through every replacement, until now.
     if (this.#holdsSlot) this.#giveSlot();
@@ -282,7 +293,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
         const client = await this.#open();
         if (this.#closed) {
           this.#client = undefined;
-          client.destroy();
+          this.#retire(client, 'pool-closed');
           throw new PoolClosedError();
         }
         this.#holdsSlot = true;
@@ -298,18 +309,30 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   }
 
   async #open(): Promise<StringClient> {
-    const client = createConnection(this.#settings, 'subscriber', this.#logger, 'never', {
-      address: this.#target.address(),
-      onEvent: (event, error) => {
-        this.#onEvent?.(event, error);
-        if (event === 'end' && client === this.#client && !this.#closed) void this.#replace();
-        else if (event !== 'end') this.#emitEvent(event, error);
+    const client = createConnection({
+      settings: this.#settings,
+      role: 'subscriber',
+      logger: this.#logger,
+      reconnect: 'never',
+      hooks: {
+        address: this.#target.address(),
+        onEvent: (event, error) => {
+          this.#onEvent?.(event, error);
+          if (event === 'end' && client === this.#client && !this.#closed) void this.#replace();
+          else if (event !== 'end') this.#emitEvent(event, error);
+        },
       },
     });
     await connectWithin(client, this.#settings);
     this.#monitor.attach(decoderTap(client));
     this.#client = client;
     return client;
+  }
+
+  /** Destroys `client` for `reason`, counted with the pool's other closes. */
+  #retire(client: StringClient, reason: CloseReason): void {
+    this.#closes.record(reason, 'subscriber');
+    client.destroy();
   }
 
   /** Opens a new connection with backoff and subscribes it to everything the old one had. */
@@ -325,7 +348,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
         // Forget the failed client before destroying it, so its 'end' does not start another replacement.
         const failed = this.#client as StringClient | undefined;
         this.#client = undefined;
-        failed?.destroy();
+        if (failed) this.#retire(failed, 'broken');
         this.#logger.debug({ err: error }, 'Reopening the Redis subscriber connection failed; retrying');
       },
     );
@@ -342,7 +365,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   async #resubscribe(): Promise<boolean> {
     const client = await this.#open();
     if (this.#closed) {
-      client.destroy();
+      this.#retire(client, 'pool-closed');
       return false;
     }
     const kinds: Kind[] = this.#sharded ? ['channels', 'patterns'] : ['channels', 'patterns', 'shards'];

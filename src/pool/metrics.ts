@@ -44,6 +44,8 @@ export interface PoolFigures {
   idleMin: number;
   pending: number;
   timeouts: number;
+  /** Connections the pool closed, by reason (`stats().closed`). */
+  closed: Record<string, number>;
 }
 
 /** What the exporters read: the figures (none while the pool is closed), and each lease's times. */
@@ -85,6 +87,10 @@ export function instrumentOpenTelemetry(provider: OpenTelemetryMeterProvider, so
     unit: '{timeout}',
     description: 'Waits for a connection that ran out of time (AcquireTimeoutError)',
   });
+  const closed = meter.createObservableCounter('redis_pool.connection.closed', {
+    unit: '{connection}',
+    description: 'Connections the pool closed, by reason (idle, expired, unhealthy, failed-over, hung …)',
+  });
   meter.addBatchObservableCallback(
     (result) => {
       const figures = source.figures();
@@ -96,8 +102,9 @@ export function instrumentOpenTelemetry(provider: OpenTelemetryMeterProvider, so
       result.observe(idleMin, figures.idleMin, pool);
       result.observe(pending, figures.pending, pool);
       result.observe(timeouts, figures.timeouts, pool);
+      for (const [reason, n] of Object.entries(figures.closed)) result.observe(closed, n, { ...pool, reason });
     },
-    [count, max, idleMin, pending, timeouts],
+    [count, max, idleMin, pending, timeouts, closed],
   );
   const times = {
     wait: meter.createHistogram('db.client.connection.wait_time', {
@@ -118,7 +125,8 @@ export function instrumentOpenTelemetry(provider: OpenTelemetryMeterProvider, so
 
 /**
  * The same figures in `registry`, with Prometheus-style names: `db_client_connection_count`
- * (label `state`), `…_max`, `…_idle_min`, `…_pending_requests`, `…_timeouts_total`, and the
+ * (label `state`), `…_max`, `…_idle_min`, `…_pending_requests`, `…_timeouts_total`,
+ * `redis_pool_connections_closed_total` (label `reason`), and the
  * histograms `…_wait_time_seconds` and `…_use_time_seconds`, each labelled `pool_name`. The gauges
  * are read when the registry is scraped.
  */
@@ -167,6 +175,18 @@ export async function registerPrometheus(registry: PrometheusRegistry, source: M
       this.reset();
       const figures = source.figures();
       if (figures) this.inc({ pool_name: source.poolName() }, figures.timeouts);
+    },
+  });
+  new Counter({
+    name: 'redis_pool_connections_closed_total',
+    help: 'Connections the pool closed, by reason (idle, expired, unhealthy, failed-over, hung …)',
+    labelNames: ['pool_name', 'reason'],
+    registers,
+    collect() {
+      this.reset();
+      const figures = source.figures();
+      if (!figures) return;
+      for (const [reason, n] of Object.entries(figures.closed)) this.inc({ pool_name: source.poolName(), reason }, n);
     },
   });
   const histogram = (name: string, help: string) =>

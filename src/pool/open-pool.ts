@@ -154,14 +154,15 @@ export class OpenPool {
 
   subscriber(): Subscriber {
     if (this.#subscriber?.isClosed) this.#subscriber = undefined;
-    this.#subscriber ??= new Subscriber(
-      this.settings,
-      this.logger,
-      this.#slots,
-      this.#topology.subscriberTarget,
-      this.#reporter('subscriber'),
-      this.#topology.shardedPubSub,
-    );
+    this.#subscriber ??= new Subscriber({
+      settings: this.settings,
+      logger: this.logger,
+      slots: this.#slots,
+      target: this.#topology.subscriberTarget,
+      onEvent: this.#reporter('subscriber'),
+      sharded: this.#topology.shardedPubSub,
+      closes: this.#closes,
+    });
     return this.#subscriber;
   }
 

@@ -71,7 +71,8 @@ export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEve
   /**
    * Reports the pool's connections through OpenTelemetry, with the semantic conventions' names:
    * `db.client.connection.count` (state `idle` or `used`), `.max`, `.idle.min`,
-   * `.pending_requests`, `.timeouts`, and the histograms `.wait_time` and `.use_time` in
+   * `.pending_requests`, `.timeouts`, the pool's own `redis_pool.connection.closed` (by `reason`),
+   * and the histograms `.wait_time` and `.use_time` in
    * seconds, each with `db.client.connection.pool.name` (`poolName`, or `SERVICE_NAME`). The
    * gauges are read at collect time. Uses `meterProvider`, or `@opentelemetry/api`'s global one
    * (an optional peer). node-redis's own metrics (`OpenTelemetry.init` from 'redis': command
@@ -98,7 +99,8 @@ export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEve
   /**
    * Registers the pool's figures in a prom-client `registry` (prom-client is an optional peer):
    * `db_client_connection_count{state}`, `…_max`, `…_idle_min`, `…_pending_requests`,
-   * `…_timeouts_total`, and the histograms `…_wait_time_seconds` and `…_use_time_seconds`, each
+   * `…_timeouts_total`, `redis_pool_connections_closed_total{reason}`, and the histograms
+   * `…_wait_time_seconds` and `…_use_time_seconds`, each
    * labelled `pool_name` (`poolName`, or `SERVICE_NAME`). The gauges are read at scrape time.
    *
    * @throws {ClientUsageError} when prom-client is not installed.
@@ -356,6 +358,7 @@ function figuresOf(stats: PoolStats, idleMin: number): PoolFigures {
     idleMin,
     pending: stats.pending,
     timeouts: stats.timeouts,
+    closed: stats.closed,
   };
 }
 

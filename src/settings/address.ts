@@ -39,7 +39,8 @@ export function resolveAddress(
   const urlCandidate = candidates.redisUrl;
   const parts = urlCandidate ? parseRedisUrl(urlCandidate, issues) : undefined;
 
-  const fill = <T>(key: Key, part: string, fromUrl: T | undefined, fromField: T | undefined, secret = false) => {
+  const fill = <T>(key: Key, part: string, fromUrl: T | undefined, fromField: T | undefined) => {
+    const secret = 'secret' in SCHEMA[key];
     if (fromUrl === undefined || fromField === undefined || fromUrl === fromField) return fromUrl ?? fromField;
     const field = envOf(key);
     const message =
@@ -68,7 +69,7 @@ export function resolveAddress(
   const port = unix ? undefined : (fill('redisPort', 'port', parts?.port, parsed.redisPort) ?? DEFAULT_ADDRESS.port);
   const db = fill('redisDb', 'database', parts?.db, parsed.redisDb) ?? DEFAULT_ADDRESS.db;
   const username = fill('redisUsername', 'username', parts?.username, parsed.redisUsername);
-  const password = fill('redisPassword', 'password', parts?.password, parsed.redisPassword, true);
+  const password = fill('redisPassword', 'password', parts?.password, parsed.redisPassword);
   const ssl = unix ? false : (fill('redisSsl', 'scheme', parts?.ssl, parsed.redisSsl) ?? false);
 
   const user = username === undefined ? '' : `${encodeURIComponent(username)}@`;

@@ -127,13 +127,10 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       running.delete(this);
     });
     paused = false;
-    await waitUntilReady(
-      child,
-      port,
-      timeoutMs,
-      () => spawnError,
-      () => `${stderr}${tail(join(dir, logFile))}`,
-    );
+    await waitUntilReady(child, port, timeoutMs, {
+      spawnError: () => spawnError,
+      output: () => `${stderr}${tail(join(dir, logFile))}`,
+    });
   };
 
   const halt = async (signal: NodeJS.Signals): Promise<void> => {
@@ -237,8 +234,7 @@ async function waitUntilReady(
   child: ChildProcess,
   port: number,
   timeoutMs: number,
-  spawnError: () => Error | undefined,
-  output: () => string,
+  { spawnError, output }: { spawnError: () => Error | undefined; output: () => string },
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {

@@ -45,7 +45,7 @@ import {
 } from '../node-redis/node-redis.js';
 import type { TopologyHealth } from '../pool/readiness.js';
 import type { CommonAppSettings, NodeAddress } from '../settings.js';
-import { Target } from './target.js';
+import { AnyOfTarget, FixedTarget, type Target } from './target.js';
 import type { ClusterNodeStats, Topology, TopologyContext, TopologyStats } from './topology.js';
 
 type Cluster = RedisClusterType<{}, {}, {}, 3, {}>;
@@ -264,15 +264,13 @@ export class ClusterTopology implements Topology {
    * message PUBLISHed anywhere in a cluster reaches every node, so any one will do.
    */
   #anyPrimary(): Target {
-    const target = new Target(this.#settings);
-    target.address = () => {
+    return new AnyOfTarget(() => {
       const masters = this.#masters();
       const up = masters.filter((master) => master.client?.isReady);
       const choices = up.length > 0 ? up : masters;
       const chosen = choices[Math.floor(Math.random() * choices.length)];
       return chosen && { host: chosen.host, port: chosen.port };
-    };
-    return target;
+    });
   }
 
   /**
@@ -324,7 +322,11 @@ export class ClusterTopology implements Topology {
     })[];
     for (const { client, host, port } of nodes) {
       if (!client || this.#nodeClients.has(client)) continue;
-      const killer = protectClient(client, this.#settings.redisUrl, this.#logger, 'cluster-node');
+      const killer = protectClient(client, {
+        url: this.#settings.redisUrl,
+        logger: this.#logger,
+        role: 'cluster-node',
+      });
       installFastPath(client, undefined);
       coalesceWrites(client);
       const monitor = new ReplyMonitor(this.#settings.redisSocketTimeout * 1000, 0);
@@ -362,7 +364,7 @@ export class ClusterTopology implements Topology {
     if (!pool) {
       const budget = new ConnectionBudget(this.#settings.redisMaxConnections);
       const [settings, logger, events] = [this.#settings, this.#logger, this.#events];
-      const target = new Target(settings, master);
+      const target = new FixedTarget(master.host, master.port);
       pool = new LeasePool({
         settings,
         logger,

@@ -8,6 +8,7 @@ import { ConnectError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { CommonAppSettings, NodeAddress } from '../settings.js';
 import { StandaloneTopology } from './standalone.js';
+import { SentinelTarget } from './target.js';
 import type { TopologyContext } from './topology.js';
 
 /** What the sentinels tell the pool. */
@@ -118,9 +119,11 @@ class SentinelWatch {
         name: `${this.#settings.serviceName}:sentinel-watch:${process.pid}`,
         RESP: 3,
       },
-      `redis://${sentinel.host.includes(':') ? `[${sentinel.host}]` : sentinel.host}:${sentinel.port}`,
-      this.#logger,
-      'sentinel-watch',
+      {
+        url: `redis://${sentinel.host.includes(':') ? `[${sentinel.host}]` : sentinel.host}:${sentinel.port}`,
+        logger: this.#logger,
+        role: 'sentinel-watch',
+      },
     );
     client.on('error', (error: unknown) => this.#logger.debug({ err: error }, 'Sentinel connection error'));
     // 'terminated' when the server closes it (no reconnect is configured), 'end' after destroy().
@@ -208,11 +211,14 @@ class SentinelWatch {
 export class SentinelTopology extends StandaloneTopology {
   protected override readonly addressRole = 'primary';
   readonly #watch: SentinelWatch;
+  readonly #primary: SentinelTarget;
   /** Asks the sentinels again if a failover that began has not ended within `REDIS_OFFLINE_QUEUE_TIMEOUT`. */
   #failoverDeadline: NodeJS.Timeout | undefined;
 
   constructor(context: TopologyContext) {
-    super(context);
+    const primary = new SentinelTarget();
+    super(context, primary);
+    this.#primary = primary;
     this.#watch = new SentinelWatch(context.settings, context.logger, {
       onFailoverStart: () => this.#failoverStarted(),
       onSwitch: (address) => this.#failedOver(address),
@@ -221,7 +227,7 @@ export class SentinelTopology extends StandaloneTopology {
   }
 
   override async open(): Promise<void> {
-    this.target.moveTo(await this.#watch.start());
+    this.#primary.moveTo(await this.#watch.start());
     await super.open();
   }
 
@@ -270,11 +276,12 @@ export class SentinelTopology extends StandaloneTopology {
       return;
     }
     clearTimeout(this.#failoverDeadline);
+    const from = this.#primary.address();
     this.context.logger.warn(
-      { from: `${this.target.host}:${this.target.port}`, to: `${primary.host}:${primary.port}` },
+      { from: from && `${from.host}:${from.port}`, to: `${primary.host}:${primary.port}` },
       'The sentinels name a new Redis primary; moving every connection to it',
     );
-    this.target.moveTo(primary);
+    this.#primary.moveTo(primary);
     this.shared.moveOn();
     this.leases.discardIdle();
     this.leases.resume();

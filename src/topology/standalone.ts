@@ -8,7 +8,7 @@ import { type LeasableConnection, openLeasable } from '../connections/leasable-c
 import { type LeaseOptions, LeasePool } from '../connections/leases.js';
 import { SharedConnection } from '../connections/shared-connection.js';
 import type { TopologyHealth } from '../pool/readiness.js';
-import { Target } from './target.js';
+import { FixedTarget, type Target } from './target.js';
 import type { Topology, TopologyContext, TopologyStats } from './topology.js';
 
 /**
@@ -23,12 +23,15 @@ export class StandaloneTopology implements Topology {
   protected readonly shared: SharedConnection;
   readonly #budget: ConnectionBudget;
 
-  constructor(context: TopologyContext) {
+  /** `target`: where the connections go; by default the settings' host and port. */
+  constructor(
+    context: TopologyContext,
+    target: Target = new FixedTarget(context.settings.redisHost, context.settings.redisPort),
+  ) {
     const { settings, logger, leaseEvents } = context;
     this.context = context;
-    this.target = new Target(settings);
+    this.target = target;
     this.#budget = new ConnectionBudget(settings.redisMaxConnections);
-    const target = this.target;
     this.leases = new LeasePool({
       settings,
       logger,
@@ -41,7 +44,8 @@ export class StandaloneTopology implements Topology {
     // The shared connection holds one of the REDIS_MAX_CONNECTIONS slots for as long as the pool is open.
     this.#budget.tryTake();
     this.shared = new SharedConnection(settings, logger, {
-      create: (reconnect, hooks) => createConnection(settings, 'shared', logger, reconnect, hooks),
+      closes: context.closes,
+      create: (reconnect, hooks) => createConnection({ settings, role: 'shared', logger, reconnect, hooks }),
       target: this.target,
       onLease: (use) => this.leases.run(use),
       onReadonly: () => this.leases.discardIdle(),
@@ -80,13 +84,13 @@ export class StandaloneTopology implements Topology {
 
   duplicate(receiver: object, overrides: RedisClientOptions | undefined): StringClient {
     const { settings, logger, report } = this.context;
-    return createDuplicate(
+    return createDuplicate({
       settings,
       logger,
       receiver,
-      { address: this.target.address(), onEvent: report('duplicate') },
-      overrides,
-    );
+      hooks: { address: this.target.address(), onEvent: report('duplicate') },
+      ...(overrides ? { overrides } : {}),
+    });
   }
 
   stats(): TopologyStats {

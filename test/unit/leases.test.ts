@@ -16,7 +16,7 @@ import {
   RedisUnavailableError,
   type SettingsInput,
 } from '../../src/index.js';
-import { Target } from '../../src/topology/target.js';
+import { FixedTarget } from '../../src/topology/target.js';
 
 /** A connection as the lease pool sees it, whose every answer the test sets. */
 class FakeConnection implements PooledConnection {
@@ -98,7 +98,7 @@ function makePool(input: SettingsInput = {}, max = 3) {
     settings,
     logger,
     events: { onAcquireTimeout: () => undefined, onLeak: (report) => leaks.push(report) },
-    target: new Target(settings),
+    target: new FixedTarget(settings.redisHost, settings.redisPort),
     budget: new ConnectionBudget(max),
     closes,
     open: async () => {
