@@ -1,5 +1,5 @@
 /** The types of the clients the pool hands out. */
-import type { RESP_TYPES, RedisClientType } from 'redis';
+import type { RESP_TYPES, RedisClientType, RedisClusterType } from 'redis';
 
 type StringTypes = (typeof RESP_TYPES)['BLOB_STRING' | 'SIMPLE_STRING' | 'VERBATIM_STRING'];
 
@@ -22,3 +22,9 @@ export type RedisPoolClient<D extends boolean = true> = boolean extends D
 
 /** The lifecycle events of one connection, as the pool reports them. */
 export type ConnectionEventName = 'connect' | 'ready' | 'reconnecting' | 'error' | 'end';
+
+/** node-redis's cluster client, as the pool makes it in cluster mode. */
+export type ClusterClient = RedisClusterType<{}, {}, {}, 3, {}>;
+
+/** What a topology serves ordinary commands with: a single server's client, or the cluster client. */
+export type TopologyClient = StringClient | ClusterClient;

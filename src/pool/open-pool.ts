@@ -6,7 +6,7 @@
 import type { EventEmitter } from 'node:events';
 import type { RedisClientOptions } from 'redis';
 import type { ConnectionRole } from '../client/options.js';
-import type { ConnectionEventName, StringClient } from '../client/types.js';
+import type { ConnectionEventName, TopologyClient } from '../client/types.js';
 import { type CloseReason, Closes } from '../connections/closes.js';
 import type { ConnectionLease } from '../connections/leasable-connection.js';
 import type { LeakReport, LeaseEvents, LeaseOptions } from '../connections/leases.js';
@@ -143,7 +143,8 @@ export class OpenPool {
     };
   }
 
-  get client(): StringClient {
+  /** The shared client, or in cluster mode the cluster client: what `getClient()` hands out, typed as the public client. */
+  get client(): TopologyClient {
     return this.#topology.client;
   }
 

@@ -1,11 +1,11 @@
 import calculateSlot from 'cluster-key-slot';
-import type { RedisClientOptions, RedisClusterType } from 'redis';
+import type { RedisClientOptions, RedisClusterOptions } from 'redis';
 import { blockingTimeoutMs } from '../client/commands.js';
 import { openWithin, pingWithin } from '../client/connect.js';
 import { protectClient } from '../client/connection.js';
 import { CLUSTER_EVENTS, forwardEvents, ownListeners, shareLifecycle } from '../client/facades.js';
 import { clientOptions } from '../client/options.js';
-import type { StringClient } from '../client/types.js';
+import type { ClusterClient, StringClient } from '../client/types.js';
 import { ConnectionBudget } from '../connections/budget.js';
 import type { Closes } from '../connections/closes.js';
 import type { ConnectionLease } from '../connections/leasable-connection.js';
@@ -43,12 +43,13 @@ import {
   TimeoutError,
   WatchError,
 } from '../node-redis/node-redis.js';
+import type { DuplicateClient } from '../pool/duplicates.js';
 import type { TopologyHealth } from '../pool/readiness.js';
 import type { CommonAppSettings, NodeAddress } from '../settings.js';
 import { AnyOfTarget, FixedTarget, type Target } from './target.js';
 import type { ClusterNodeStats, Topology, TopologyContext, TopologyStats } from './topology.js';
 
-type Cluster = RedisClusterType<{}, {}, {}, 3, {}>;
+type Cluster = ClusterClient;
 
 /** Failures that reach cluster callers as they are: Redis's replies, and errors already typed. */
 const PASSING = [ErrorReply, WatchError, MaxCommandRedirectionsError, RedisPoolError];
@@ -64,7 +65,7 @@ export class ClusterTopology implements Topology {
   readonly #logger: Logger;
   readonly #events: LeaseEvents;
   readonly #cluster: Cluster;
-  readonly #facade: StringClient;
+  readonly #facade: Cluster;
   readonly #leases = new Map<string, LeasePool<LeasableConnection>>();
   readonly #closes: Closes;
   /** Each node client the cluster made, with its reply watchdog and what ends its socket. */
@@ -85,23 +86,25 @@ export class ClusterTopology implements Topology {
     // node-redis adds the slot to every command's options, so that key is declared too (see
     // clientOptions on why every key is). The cluster's own options win over the node clients'.
     const commandOptions = { ...defaults.commandOptions, slotNumber: undefined };
-    this.#cluster = createCluster({
-      RESP: settings.redisProtocol,
+    this.#cluster = createCluster<{}, {}, {}, 3, {}>({
+      // Typed as RESP3 throughout; with REDIS_PROTOCOL=2 a few replies take RESP2 shapes (see the setting).
+      RESP: settings.redisProtocol as 3,
       commandOptions,
       rootNodes: (settings.redisClusterNodes ?? []).map(({ host, port }) => ({ socket: { host, port } })),
+      // commandOptions reaches the node clients, though the type of `defaults` leaves it out.
       defaults: {
         ...defaults,
         socket: socketDefaults,
         commandOptions,
         disableOfflineQueue: false,
-      },
+      } as RedisClusterOptions['defaults'],
       // Called for each node client the cluster makes: its socket is made killable, so that
       // protectClient() can end it when a reply cannot be used (see protectNodeClients).
       nodeAddressMap: (address: string) => {
         const at = address.lastIndexOf(':');
         return killableSocket({ host: address.slice(0, at), port: Number(address.slice(at + 1)) });
       },
-    } as Parameters<typeof createCluster>[0]) as unknown as Cluster;
+    });
     this.#cluster.on('error', (error: unknown) =>
       logger.warn({ err: error, url: settings.redisUrl }, 'Redis cluster error'),
     );
@@ -129,7 +132,7 @@ export class ClusterTopology implements Topology {
   }
 
   /** The cluster client callers use (node-redis's `RedisCluster`, typed as the pool's client). */
-  get client(): StringClient {
+  get client(): Cluster {
     return this.#facade;
   }
 
@@ -152,7 +155,7 @@ export class ClusterTopology implements Topology {
 
   /** The cluster client: it subscribes each shard channel on the node that owns its slot, and follows moves. */
   get shardedPubSub(): ShardedPubSub {
-    return this.#cluster as unknown as ShardedPubSub;
+    return this.#cluster;
   }
 
   /** The subscriber's connection goes to a primary of its own choosing, outside every node's budget. */
@@ -169,8 +172,8 @@ export class ClusterTopology implements Topology {
    * A cluster client of the caller's own, made by node-redis's `duplicate()` with the pool's
    * options; the pool closes it, and counts it as one connection.
    */
-  duplicate(_receiver: object, overrides: RedisClientOptions | undefined): Cluster {
-    const copy = this.#cluster.duplicate(overrides as Parameters<Cluster['duplicate']>[0]) as unknown as Cluster;
+  duplicate(_receiver: object, overrides: RedisClientOptions | undefined): DuplicateClient {
+    const copy = this.#cluster.duplicate(overrides as Parameters<Cluster['duplicate']>[0]);
     copy.on('error', (error: unknown) =>
       this.#logger.warn({ err: error, url: this.#settings.redisUrl }, 'Redis cluster error (a duplicate)'),
     );
@@ -181,9 +184,8 @@ export class ClusterTopology implements Topology {
     const nodes = this.#nodes();
     const all = Object.values(nodes);
     const sum = (pick: (node: ClusterNodeStats) => number) => all.reduce((total, node) => total + pick(node), 0);
-    const leases = Object.fromEntries(
-      Object.keys(EMPTY_LEASE_STATS).map((key) => [key, sum((node) => node[key as keyof LeaseStats])]),
-    ) as unknown as LeaseStats;
+    const leases: LeaseStats = { ...EMPTY_LEASE_STATS };
+    for (const key of Object.keys(leases) as (keyof LeaseStats)[]) leases[key] = sum((node) => node[key]);
     const ready = all.every((node) => node.shared.state === 'ready');
     return {
       ...leases,
@@ -236,8 +238,8 @@ export class ClusterTopology implements Topology {
     this.#cluster.destroy();
   }
 
-  #masters(): (NodeAddress & { client?: StringClient })[] {
-    return this.#cluster.masters as unknown as (NodeAddress & { client?: StringClient })[];
+  #masters(): (NodeAddress & { client?: StringClient | undefined })[] {
+    return this.#cluster.masters;
   }
 
   /** Per-primary figures, keyed by `host:port`. */
@@ -317,9 +319,10 @@ export class ClusterTopology implements Topology {
    * connect is in time.
    */
   #adoptNodeClients(): void {
-    const nodes = [...this.#cluster.masters, ...this.#cluster.replicas] as unknown as (NodeAddress & {
-      client?: StringClient;
-    })[];
+    const nodes: (NodeAddress & { client?: StringClient | undefined })[] = [
+      ...this.#cluster.masters,
+      ...this.#cluster.replicas,
+    ];
     for (const { client, host, port } of nodes) {
       if (!client || this.#nodeClients.has(client)) continue;
       const killer = protectClient(client, {

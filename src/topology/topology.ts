@@ -1,6 +1,6 @@
 import type { RedisClientOptions } from 'redis';
 import type { ConnectionRole } from '../client/options.js';
-import type { ConnectionEventName, StringClient } from '../client/types.js';
+import type { ConnectionEventName, TopologyClient } from '../client/types.js';
 import type { Closes } from '../connections/closes.js';
 import type { ConnectionLease } from '../connections/leasable-connection.js';
 import type { LeaseEvents, LeaseOptions, LeaseStats } from '../connections/leases.js';
@@ -64,7 +64,7 @@ export interface Topology {
   /** Connects, with PING, within `REDIS_SOCKET_CONNECT_TIMEOUT`; a typed `ConnectError` otherwise. */
   open(): Promise<void>;
   /** The client `getClient()` returns. */
-  readonly client: StringClient;
+  readonly client: TopologyClient;
   /** Runs `use` with an exclusive connection, and always takes it back. */
   lease<T>(use: (lease: ConnectionLease) => Promise<T> | T, options: LeaseOptions): Promise<T>;
   /** Where the subscriber connects: read at each (re)connect. */
