@@ -26,3 +26,24 @@ export async function beforeDeadline<T>(work: Promise<T>, ms: number | undefined
     clearTimeout(timer);
   }
 }
+
+/** Settles with `work`, or rejects with the signal's reason as soon as it aborts. */
+export function abortable<T>(work: Promise<T> | T, signal: AbortSignal, onAbort: () => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => {
+      onAbort();
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', abort, { once: true });
+    Promise.resolve(work).then(
+      (value) => {
+        signal.removeEventListener('abort', abort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', abort);
+        reject(error);
+      },
+    );
+  });
+}

@@ -1,13 +1,10 @@
 export type { ConnectionRole } from './client/options.js';
 export type { BufferClient, BufferTypeMapping, RedisPoolClient, StringClient } from './client/types.js';
-export type { LeakReport, LeaseOptions, LeaseStats } from './connections/leases.js';
+export type { CloseReason } from './connections/closes.js';
+export type { LeakReport, LeaseOptions, LeaseStats } from './connections/lease.js';
+export type { MessageListener, PubSubListener, SubscriberEvents } from './connections/pub-sub.js';
 export type { SharedState } from './connections/shared-connection.js';
-export {
-  type MessageListener,
-  type PubSubListener,
-  Subscriber,
-  type SubscriberEvents,
-} from './connections/subscriber.js';
+export { Subscriber } from './connections/subscriber.js';
 export {
   AcquireTimeoutError,
   ClientUsageError,

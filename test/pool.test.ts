@@ -528,8 +528,12 @@ describe('servers without HELLO (Redis 5, some proxies)', () => {
       assert.deepEqual({ ...(await client.hGetAll('resp2:h')) }, { a: '1' });
       assert.equal(await pool.withConnection((lease) => lease.get('resp2')), 'yes');
       const subscriber = await pool.subscriber();
-      const received = new Promise<string>((resolve) => void subscriber.subscribe('resp2:news', resolve));
-      await sleep(100);
+      let resolve!: (message: string) => void;
+      const received = new Promise<string>((done) => {
+        resolve = done;
+      });
+      // Subscribed before the publish: a message published earlier is not delivered (pub/sub).
+      await subscriber.subscribe('resp2:news', (message) => resolve(message));
       await client.publish('resp2:news', 'hello');
       assert.equal(await received, 'hello');
       assert.equal(await client.ping(), 'PONG');

@@ -60,9 +60,8 @@ export function clientOptions(
     commandOptions: {
       timeout: 0,
       // Every option a command may carry is declared, if only as undefined: node-redis merges each
-      // command's options into the client's with `{ ...client, ...command }`, and V8 takes a path
-      // some 40 times slower when the second object has a key the first lacks (the checked
-      // commands' type mapping, a view's abortSignal or asap). Measured in bench/run.ts.
+      // command's options into the client's, and V8 is far slower when the second object has a key
+      // the first lacks (docs/architecture.md, "Command options declare every key").
       typeMapping: settings.redisDecodeResponses ? undefined : BUFFER_TYPE_MAPPING,
       abortSignal: undefined,
       asap: undefined,

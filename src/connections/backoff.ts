@@ -90,3 +90,62 @@ export class OpeningBackoff {
     );
   }
 }
+
+/**
+ * Opens connections through a factory within the opening back-off: each failure starts it, and
+ * while it runs no connection opens (`allows()`), then one at a time probes the server.
+ */
+export class Opener<C> {
+  readonly #factory: () => Promise<C>;
+  readonly #backoff: OpeningBackoff;
+  #opening = 0;
+
+  constructor(factory: () => Promise<C>, settings: CommonAppSettings) {
+    this.#factory = factory;
+    this.#backoff = new OpeningBackoff(settings);
+  }
+
+  /** Openings under way. */
+  get opening(): number {
+    return this.#opening;
+  }
+
+  /** The last failure, for `AcquireTimeoutError`. */
+  get lastError(): unknown {
+    return this.#backoff.lastError;
+  }
+
+  /** Whether an opening may start now. */
+  allows(): boolean {
+    return this.#backoff.allows(this.#opening);
+  }
+
+  /** Why no connection opens now (see `OpeningBackoff.refusal()`). */
+  refusal(): unknown {
+    return this.#backoff.refusal();
+  }
+
+  /** A connection attempt failed, here or on another of the pool's connections. */
+  failed(error: unknown): void {
+    this.#backoff.failed(error);
+  }
+
+  /** A connection to the server was just made: openings need not back off any more. */
+  succeeded(): void {
+    this.#backoff.succeeded();
+  }
+
+  async open(): Promise<C> {
+    this.#opening++;
+    try {
+      const connection = await this.#factory();
+      this.succeeded();
+      return connection;
+    } catch (error) {
+      this.failed(error);
+      throw error;
+    } finally {
+      this.#opening--;
+    }
+  }
+}

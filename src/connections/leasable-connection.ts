@@ -9,8 +9,7 @@ import type { Logger } from '../logger.js';
 import { checkEveryCommand, decoderTap, flushAll, layerCommands, pendingCount } from '../node-redis/node-redis.js';
 import type { CommonAppSettings, NodeAddress } from '../settings.js';
 import type { Target } from '../topology/target.js';
-import { LEASE, type Lease } from './lease.js';
-import type { PooledConnection } from './leases.js';
+import { LEASE, type Lease, type PooledConnection } from './lease.js';
 import { ReplyMonitor, type Verdict } from './reply-monitor.js';
 
 const word = (arg: unknown) => String(arg).toUpperCase();

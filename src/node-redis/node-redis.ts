@@ -192,12 +192,9 @@ export function deriveViewsFrom(facade: Record<string, unknown>): void {
 const commandReplies = channel('node-redis:command:reply');
 
 /**
- * node-redis 6 runs every typed command through an async `_executeCommand` that awaits the
- * reply, publishes it to a diagnostics channel, then transforms it. When none of its extras is
- * in use (no HIMPORT session command, no client-side cache, which the pool never enables, and
- * no subscriber to the reply channel), this does the same work with a single `then`: 14–45 %
- * more throughput at 50–1000 commands in flight in runs of bench/run.ts. Otherwise
- * node-redis's own method runs. `intercept` may answer a command instead of sending it.
+ * Replaces node-redis's async `_executeCommand` (await, publish, transform) with one `then` when
+ * none of its extras is in use (HIMPORT, a subscriber to the reply channel); the gain is in
+ * docs/architecture.md. `intercept` may answer a command instead of sending it.
  */
 export function installFastPath(
   client: StringClient,
@@ -225,17 +222,10 @@ const JOIN_BELOW = 16 * 1024;
 const WRITE_AT_MOST = 1024 * 1024;
 
 /**
- * node-redis writes each command's encoded chunks as separate `socket.write()` calls under
- * `cork()`, so a batch of a thousand commands becomes a `writev` of a thousand small strings,
- * each with its own write request to allocate and collect. This joins the strings of each batch
- * into one, and hands the socket up to `WRITE_AT_MOST` at a time: usually a single write.
- *
- * A Buffer argument is written as the same Buffer, never copied or decoded, and a string of
- * `JOIN_BELOW` or more (a large value) as it is, so neither is copied more than before.
- * node-redis stops writing, until `drain`, once the socket's buffer is full, and commands it has
- * not reached stay queued: a group is taken from its queue only when it is yielded whole.
- * Returns the count of groups handed to the socket, by which the self-check sees that node-redis
- * writes through here.
+ * Joins the strings of each batch node-redis writes into one write (up to `WRITE_AT_MOST`), where
+ * it would write one chunk each. Buffers and large strings pass as they are, never copied again;
+ * a group leaves node-redis's queue only when yielded whole, so its `drain` handling stands.
+ * Returns the count of writes, by which the self-check sees node-redis write through here.
  */
 export function coalesceWrites(client: StringClient): { readonly writes: number } {
   const queue = queueOf(client);
@@ -318,13 +308,10 @@ export function decoderTap(client: StringClient): DecoderTap {
 }
 
 /**
- * Routes everything `client`'s RESP decoder produces through the pool: it counts completed
- * replies, shows each reply to `hooks.reply` with its command's type mapping, turns a
- * decoder exception into `hooks.broken` instead of node-redis's reset-and-carry-on (which leaves
- * every later reply one caller off), and shows error replies to `hooks.errorReply`.
- *
- * node-redis swaps the decoder's `onReply` for pub/sub in RESP2, MONITOR and RESET; the handlers
- * are accessor properties, so what it installs later is routed the same way.
+ * Routes what `client`'s decoder produces through `hooks` and counts it: a decoder exception goes
+ * to `hooks.broken` instead of node-redis's reset-and-carry-on, which would leave every later
+ * reply one caller off. The handlers become accessors, so those node-redis swaps in later (RESP2
+ * pub/sub, MONITOR, RESET) are routed too.
  */
 export function tapDecoder(client: StringClient, hooks: DecoderHooks): void {
   const decoder = queueOf(client).decoder;
@@ -395,18 +382,11 @@ const redirected = (error: unknown) =>
   error instanceof Error && (error.message.startsWith('MOVED') || error.message.startsWith('ASK'));
 
 /**
- * Every command, `sendCommand()` and transaction of node-redis's cluster client runs through the
- * instance's `_execute(parser, isReadonly, options, run, …)`; `execute` is put around it.
- *
- * Typed commands and `sendCommand()` reach `_execute` through `_executeWithPolicies`, which
- * resolves the command's request and response policies, then finds the node through two more
- * async steps: most of what cluster mode cost per command over one server. A core command on
- * exactly one key, sent as `NAME key …`, goes to the one node that serves the key whatever its
- * policy (a multi-key policy over one key is the plain one), so when `readyClientFor(key)` names
- * that node's client, connected and ready, the command is run on it directly, within `execute`
- * like any other. A MOVED or ASK reply (the command did not run) hands it to node-redis's
- * `_execute`, which follows the redirection as it always does; anything else takes node-redis's
- * own path.
+ * Puts `execute` around the cluster instance's `_execute`, which every command, `sendCommand()`
+ * and transaction runs through. A core command on exactly one key skips `_executeWithPolicies`
+ * (policy resolution and two async steps to find the node) and runs on the ready client of the
+ * node that serves the key (`readyClientFor`); a MOVED or ASK reply hands it back to `_execute`,
+ * which follows the redirection.
  */
 export function layerClusterCommands(
   cluster: object,

@@ -1,3 +1,6 @@
+import { ClientUsageError } from '../errors.js';
+import type { PoolStats } from './open-pool.js';
+
 /*
  * The OpenTelemetry and prom-client types the pool's API takes, written structurally: the two are
  * optional peers, and a declaration that imported theirs would not compile for a consumer without
@@ -58,6 +61,17 @@ export interface MetricsSource {
 
 /** Histogram buckets for connection wait and use times, in seconds: 0.5 ms to 10 s. */
 const TIME_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** `@opentelemetry/api`'s global MeterProvider; a `ClientUsageError` when the optional peer is not installed. */
+export async function globalMeterProvider(): Promise<OpenTelemetryMeterProvider> {
+  const api = await import('@opentelemetry/api').catch((cause: unknown) => {
+    throw new ClientUsageError(
+      'enableOpenTelemetry() needs a meterProvider, or @opentelemetry/api installed (npm install @opentelemetry/api)',
+      { cause },
+    );
+  });
+  return api.metrics.getMeterProvider();
+}
 
 /**
  * The OpenTelemetry instruments of the semantic conventions for database client connection
@@ -131,7 +145,10 @@ export function instrumentOpenTelemetry(provider: OpenTelemetryMeterProvider, so
  * are read when the registry is scraped.
  */
 export async function registerPrometheus(registry: PrometheusRegistry, source: MetricsSource): Promise<void> {
-  const { Counter, Gauge, Histogram, Registry } = await import('prom-client');
+  const { Counter, Gauge, Histogram, Registry } = await import('prom-client').catch((cause: unknown) => {
+    if ((cause as { code?: unknown }).code !== 'ERR_MODULE_NOT_FOUND') throw cause;
+    throw new ClientUsageError('registerPrometheus() needs prom-client installed (npm install prom-client)', { cause });
+  });
   // The caller's registry, of the prom-client it installed: this very type, from the same module.
   const registers = [registry as InstanceType<typeof Registry>];
   const gauge = (name: string, help: string, pick: (figures: PoolFigures) => number) =>
@@ -196,4 +213,17 @@ export async function registerPrometheus(registry: PrometheusRegistry, source: M
     use: histogram('db_client_connection_use_time_seconds', 'The time between borrowing a connection and returning it'),
   };
   source.onLeaseTime((kind, seconds) => times[kind].observe({ pool_name: source.poolName() }, seconds));
+}
+
+/** The figures the metrics report in `stats`, with `REDIS_MIN_IDLE_CONNECTIONS`. */
+export function figuresOf(stats: PoolStats, idleMin: number): PoolFigures {
+  return {
+    idle: stats.idle,
+    used: stats.total - stats.idle,
+    max: stats.max,
+    idleMin,
+    pending: stats.pending,
+    timeouts: stats.timeouts,
+    closed: stats.closed,
+  };
 }

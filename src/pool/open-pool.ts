@@ -7,9 +7,9 @@ import type { EventEmitter } from 'node:events';
 import type { RedisClientOptions } from 'redis';
 import type { ConnectionRole } from '../client/options.js';
 import type { ConnectionEventName, TopologyClient } from '../client/types.js';
-import { type CloseReason, Closes } from '../connections/closes.js';
+import { CLOSE_REASONS, type CloseReason, Closes } from '../connections/closes.js';
 import type { ConnectionLease } from '../connections/leasable-connection.js';
-import type { LeakReport, LeaseEvents, LeaseOptions } from '../connections/leases.js';
+import { EMPTY_LEASE_STATS, type LeakReport, type LeaseEvents, type LeaseOptions } from '../connections/lease.js';
 import { TICKS_PER_TIMEOUT } from '../connections/reply-monitor.js';
 import { Subscriber } from '../connections/subscriber.js';
 import { beforeDeadline } from '../deadline.js';
@@ -231,3 +231,16 @@ export class OpenPool {
     };
   }
 }
+
+/** `stats()` of a pool that is closed: all zero. */
+export const CLOSED_POOL_STATS: PoolStats = Object.freeze<PoolStats>({
+  ...EMPTY_LEASE_STATS,
+  staleClosed: 0,
+  closed: Object.fromEntries(CLOSE_REASONS.map((reason) => [reason, 0])) as Record<CloseReason, number>,
+  total: 0,
+  max: 0,
+  reconnects: 0,
+  duplicates: 0,
+  shared: { state: 'closed', inFlight: 0, held: 0 },
+  subscriber: { open: false, channels: 0, patterns: 0, shards: 0 },
+});

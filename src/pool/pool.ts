@@ -1,22 +1,22 @@
 import { EventEmitter } from 'node:events';
 import type { RedisPoolClient } from '../client/types.js';
-import { CLOSE_REASONS, type CloseReason } from '../connections/closes.js';
-import { EMPTY_LEASE_STATS, type LeaseOptions } from '../connections/leases.js';
+import type { LeaseOptions } from '../connections/lease.js';
 import type { Subscriber } from '../connections/subscriber.js';
-import { ClientUsageError, PoolClosedError, SettingsConflictError } from '../errors.js';
+import { PoolClosedError, SettingsConflictError } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import { checkNodeRedis } from '../node-redis/self-check.js';
 import { CommonAppSettings, type SettingsInput } from '../settings.js';
 import {
+  figuresOf,
+  globalMeterProvider,
   instrumentOpenTelemetry,
   type MetricsSource,
   type OpenTelemetryMeterProvider,
-  type PoolFigures,
   type PrometheusRegistry,
   registerPrometheus,
 } from './metrics.js';
-import { OpenPool, type PoolEvents, type PoolStats } from './open-pool.js';
-import type { HealthReport } from './readiness.js';
+import { CLOSED_POOL_STATS, OpenPool, type PoolEvents, type PoolStats } from './open-pool.js';
+import { type HealthReport, healthReport } from './readiness.js';
 import { type CloseOnSignalsOptions, closeOnSignals } from './shutdown.js';
 
 /** Options of a `RedisPool` that are not settings. */
@@ -83,17 +83,10 @@ export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEve
   async enableOpenTelemetry(
     options: { meterProvider?: OpenTelemetryMeterProvider; poolName?: string } = {},
   ): Promise<void> {
-    const provider =
-      options.meterProvider ??
-      (
-        await import('@opentelemetry/api').catch((cause: unknown) => {
-          throw new ClientUsageError(
-            'enableOpenTelemetry() needs a meterProvider, or @opentelemetry/api installed (npm install @opentelemetry/api)',
-            { cause },
-          );
-        })
-      ).metrics.getMeterProvider();
-    instrumentOpenTelemetry(provider, this.#metricsSource(options.poolName));
+    instrumentOpenTelemetry(
+      options.meterProvider ?? (await globalMeterProvider()),
+      this.#metricsSource(options.poolName),
+    );
   }
 
   /**
@@ -109,12 +102,7 @@ export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEve
    * await redisPool.registerPrometheus(register);
    */
   async registerPrometheus(registry: PrometheusRegistry, options: { poolName?: string } = {}): Promise<void> {
-    await registerPrometheus(registry, this.#metricsSource(options.poolName)).catch((cause: unknown) => {
-      if ((cause as { code?: unknown }).code !== 'ERR_MODULE_NOT_FOUND') throw cause;
-      throw new ClientUsageError('registerPrometheus() needs prom-client installed (npm install prom-client)', {
-        cause,
-      });
-    });
+    await registerPrometheus(registry, this.#metricsSource(options.poolName));
   }
 
   /** The open pool, unless it is closing. */
@@ -204,7 +192,7 @@ export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEve
 
   /** A snapshot of the pool's connections and counters; all zero while closed. */
   stats(): PoolStats {
-    return this.#open?.stats() ?? CLOSED_STATS;
+    return this.#open?.stats() ?? CLOSED_POOL_STATS;
   }
 
   /**
@@ -242,29 +230,9 @@ export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEve
    * });
    */
   async health({ timeoutMs = 1000 }: { timeoutMs?: number } = {}): Promise<HealthReport> {
-    if (!(typeof timeoutMs === 'number' && timeoutMs > 0 && timeoutMs <= 2_147_483_647)) {
-      throw new ClientUsageError(
-        `health({ timeoutMs }) needs a number of ms from 1 to 2147483647, not ${String(timeoutMs)}`,
-      );
-    }
-    const checkedAt = new Date().toISOString();
-    const settings = this.#settings;
-    const mode = settings?.redisClusterNodes
-      ? 'cluster'
-      : settings?.redisSentinels
-        ? 'sentinel'
-        : settings && 'standalone';
     const open = this.#serving;
-    if (!open) {
-      const reason = this.#opening ? 'the pool is opening' : 'the pool is closed';
-      return { status: 'down', latencyMs: undefined, checkedAt, mode, details: { reason } };
-    }
-    try {
-      return { ...(await open.health(timeoutMs)), checkedAt, mode };
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      return { status: 'down', latencyMs: undefined, checkedAt, mode, details: { reason } };
-    }
+    const closed = this.#opening ? 'the pool is opening' : 'the pool is closed';
+    return healthReport(this.#settings, timeoutMs, open ? (ms) => open.health(ms) : closed);
   }
 
   /**
@@ -348,31 +316,6 @@ export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEve
     }
   }
 }
-
-/** The figures the metrics report in `stats`, with `REDIS_MIN_IDLE_CONNECTIONS`. */
-function figuresOf(stats: PoolStats, idleMin: number): PoolFigures {
-  return {
-    idle: stats.idle,
-    used: stats.total - stats.idle,
-    max: stats.max,
-    idleMin,
-    pending: stats.pending,
-    timeouts: stats.timeouts,
-    closed: stats.closed,
-  };
-}
-
-const CLOSED_STATS: PoolStats = Object.freeze<PoolStats>({
-  ...EMPTY_LEASE_STATS,
-  staleClosed: 0,
-  closed: Object.fromEntries(CLOSE_REASONS.map((reason) => [reason, 0])) as Record<CloseReason, number>,
-  total: 0,
-  max: 0,
-  reconnects: 0,
-  duplicates: 0,
-  shared: { state: 'closed', inFlight: 0, held: 0 },
-  subscriber: { open: false, channels: 0, patterns: 0, shards: 0 },
-});
 
 /** The process-wide pool, like the Python module's `redis_pool`. */
 export const redisPool = new RedisPool();

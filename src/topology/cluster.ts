@@ -2,23 +2,16 @@ import calculateSlot from 'cluster-key-slot';
 import type { RedisClientOptions, RedisClusterOptions } from 'redis';
 import { blockingTimeoutMs } from '../client/commands.js';
 import { openWithin, pingWithin } from '../client/connect.js';
-import { protectClient } from '../client/connection.js';
 import { CLUSTER_EVENTS, forwardEvents, ownListeners, shareLifecycle } from '../client/facades.js';
 import { clientOptions } from '../client/options.js';
-import type { ClusterClient, StringClient } from '../client/types.js';
+import type { ClusterClient } from '../client/types.js';
 import { ConnectionBudget } from '../connections/budget.js';
 import type { Closes } from '../connections/closes.js';
 import type { ConnectionLease } from '../connections/leasable-connection.js';
 import { type LeasableConnection, openLeasable } from '../connections/leasable-connection.js';
-import {
-  EMPTY_LEASE_STATS,
-  type LeaseEvents,
-  type LeaseOptions,
-  LeasePool,
-  type LeaseStats,
-} from '../connections/leases.js';
-import { ReplyMonitor } from '../connections/reply-monitor.js';
-import type { ShardedPubSub } from '../connections/subscriber.js';
+import { EMPTY_LEASE_STATS, type LeaseEvents, type LeaseOptions, type LeaseStats } from '../connections/lease.js';
+import { LeasePool } from '../connections/leases.js';
+import type { ShardedPubSub } from '../connections/pub-sub.js';
 import { beforeDeadline } from '../deadline.js';
 import {
   ClientUsageError,
@@ -29,13 +22,8 @@ import {
 } from '../errors.js';
 import type { Logger } from '../logger.js';
 import {
-  coalesceWrites,
   createCluster,
-  decoderTap,
   ErrorReply,
-  flushAll,
-  installFastPath,
-  type KillSocket,
   killableSocket,
   layerClusterCommands,
   MaxCommandRedirectionsError,
@@ -46,6 +34,7 @@ import {
 import type { DuplicateClient } from '../pool/duplicates.js';
 import type { TopologyHealth } from '../pool/readiness.js';
 import type { CommonAppSettings, NodeAddress } from '../settings.js';
+import { type ClusterNode, ClusterNodeClients } from './cluster-nodes.js';
 import { AnyOfTarget, FixedTarget, type Target } from './target.js';
 import type { ClusterNodeStats, Topology, TopologyContext, TopologyStats } from './topology.js';
 
@@ -68,8 +57,7 @@ export class ClusterTopology implements Topology {
   readonly #facade: Cluster;
   readonly #leases = new Map<string, LeasePool<LeasableConnection>>();
   readonly #closes: Closes;
-  /** Each node client the cluster made, with its reply watchdog and what ends its socket. */
-  readonly #nodeClients = new Map<StringClient, { url: string; monitor: ReplyMonitor; killer: KillSocket }>();
+  readonly #nodeClients: ClusterNodeClients;
   readonly #subscriberTarget: Target;
   /** 1 while the subscriber holds a connection (it counts in `total`), else 0. */
   #subscriberSlots = 0;
@@ -82,7 +70,7 @@ export class ClusterTopology implements Topology {
     this.#events = leaseEvents;
     const { socket, ...defaults } = clientOptions(settings, 'shared');
     const { host: _host, port: _port, ...socketDefaults } = socket as Record<string, unknown>;
-    // No per-command timer: each node client gets the pool's O(1) watchdog (#watchNodeClients).
+    // No per-command timer: each node client gets the pool's O(1) watchdog (cluster-nodes.ts).
     // node-redis adds the slot to every command's options, so that key is declared too (see
     // clientOptions on why every key is). The cluster's own options win over the node clients'.
     const commandOptions = { ...defaults.commandOptions, slotNumber: undefined };
@@ -99,7 +87,7 @@ export class ClusterTopology implements Topology {
         disableOfflineQueue: false,
       } as RedisClusterOptions['defaults'],
       // Called for each node client the cluster makes: its socket is made killable, so that
-      // protectClient() can end it when a reply cannot be used (see protectNodeClients).
+      // protectClient() can end it when a reply cannot be used (see cluster-nodes.ts).
       nodeAddressMap: (address: string) => {
         const at = address.lastIndexOf(':');
         return killableSocket({ host: address.slice(0, at), port: Number(address.slice(at + 1)) });
@@ -108,7 +96,8 @@ export class ClusterTopology implements Topology {
     this.#cluster.on('error', (error: unknown) =>
       logger.warn({ err: error, url: settings.redisUrl }, 'Redis cluster error'),
     );
-    this.#cluster.on('node-connect', () => this.#adoptNodeClients());
+    this.#nodeClients = new ClusterNodeClients(settings, logger);
+    this.#cluster.on('node-connect', () => this.#nodeClients.adopt(this.#allNodes()));
     this.#layerCommands();
     const facade = Object.create(this.#cluster);
     shareLifecycle(facade, logger, "the pool's cluster client");
@@ -218,7 +207,7 @@ export class ClusterTopology implements Topology {
 
   tick(): void {
     for (const pool of this.#leases.values()) pool.tick();
-    this.#watchNodeClients();
+    this.#nodeClients.watch(this.#allNodes());
   }
 
   async close(timeoutMs: number | undefined): Promise<void> {
@@ -238,8 +227,13 @@ export class ClusterTopology implements Topology {
     this.#cluster.destroy();
   }
 
-  #masters(): (NodeAddress & { client?: StringClient | undefined })[] {
+  #masters(): ClusterNode[] {
     return this.#cluster.masters;
+  }
+
+  /** Every node: the primaries and their replicas. */
+  #allNodes(): ClusterNode[] {
+    return [...this.#cluster.masters, ...this.#cluster.replicas];
   }
 
   /** Per-primary figures, keyed by `host:port`. */
@@ -309,56 +303,6 @@ export class ClusterTopology implements Topology {
       },
       readyClientFor,
     );
-  }
-
-  /**
-   * Gives every node client the cluster made the standalone connection's properties: the pool's
-   * protection against replies that cannot be used (see `protectClient`), its fast path for
-   * typed commands, coalesced writes, and a `ReplyMonitor` in place of a timer per command. A
-   * node client connects after it is made and before it decodes a reply, so doing it at each
-   * connect is in time.
-   */
-  #adoptNodeClients(): void {
-    const nodes: (NodeAddress & { client?: StringClient | undefined })[] = [
-      ...this.#cluster.masters,
-      ...this.#cluster.replicas,
-    ];
-    for (const { client, host, port } of nodes) {
-      if (!client || this.#nodeClients.has(client)) continue;
-      const killer = protectClient(client, {
-        url: this.#settings.redisUrl,
-        logger: this.#logger,
-        role: 'cluster-node',
-      });
-      installFastPath(client, undefined);
-      coalesceWrites(client);
-      const monitor = new ReplyMonitor(this.#settings.redisSocketTimeout * 1000, 0);
-      monitor.attach(decoderTap(client));
-      this.#nodeClients.set(client, { url: `redis://${host}:${port}`, monitor, killer });
-    }
-  }
-
-  /**
-   * The watchdogs' tick. A node client with commands outstanding and no reply for
-   * `REDIS_SOCKET_TIMEOUT` has them all rejected with `CommandTimeoutError`, as a timer per command
-   * would, and its socket ended: node-redis reconnects it. Clients the cluster dropped are forgotten.
-   */
-  #watchNodeClients(): void {
-    const current = new Set(
-      [...this.#cluster.masters, ...this.#cluster.replicas].map((node) => (node as { client?: StringClient }).client),
-    );
-    for (const [client, { url, monitor, killer }] of this.#nodeClients) {
-      if (!current.has(client)) {
-        this.#nodeClients.delete(client);
-        continue;
-      }
-      const pending = pendingCount(client);
-      if (monitor.tick(pending) !== 'hung') continue;
-      const error = new CommandTimeoutError(url, this.#settings.redisSocketTimeout * 1000, pending);
-      this.#logger.warn({ err: error, url: this.#settings.redisUrl }, 'Redis cluster node hung; reconnecting it');
-      flushAll(client, error);
-      killer.kill(error);
-    }
   }
 
   #leasesFor(master: NodeAddress): LeasePool<LeasableConnection> {

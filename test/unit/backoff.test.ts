@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AUTH_RETRY_FLOOR_MS, backoffDelay, OpeningBackoff, retryWithBackoff } from '../../src/connections/backoff.js';
-import { CommonAppSettings, RedisAuthError, RedisUnavailableError } from '../../src/index.js';
+import { RedisAuthError, RedisUnavailableError } from '../../src/errors.js';
+import { CommonAppSettings } from '../../src/settings.js';
 
 const settingsWith = (input: ConstructorParameters<typeof CommonAppSettings>[0] = {}) =>
   new CommonAppSettings({ serviceName: 'unit', logLevel: 'silent', ...input }, { env: {}, envFile: false });

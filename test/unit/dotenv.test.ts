@@ -5,8 +5,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { loadSettings, SettingsError } from '../../src/index.js';
+import { SettingsError } from '../../src/errors.js';
 import { expandDotenv, parseDotenv } from '../../src/settings/dotenv.js';
+import { loadSettings } from '../../src/settings.js';
 
 const read = (text: string, env: Record<string, string> = {}) =>
   Object.fromEntries([...expandDotenv(parseDotenv(text).bindings, env)].map(([key, { value }]) => [key, value]));

@@ -5,17 +5,12 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, mock, test } from 'node:test';
 import { ConnectionBudget } from '../../src/connections/budget.js';
 import { type CloseReason, Closes } from '../../src/connections/closes.js';
-import { LeasePool, type PooledConnection } from '../../src/connections/leases.js';
+import type { LeakReport, PooledConnection } from '../../src/connections/lease.js';
+import { LeasePool } from '../../src/connections/leases.js';
 import type { Verdict } from '../../src/connections/reply-monitor.js';
-import {
-  AcquireTimeoutError,
-  CommandTimeoutError,
-  CommonAppSettings,
-  createLogger,
-  type LeakReport,
-  RedisUnavailableError,
-  type SettingsInput,
-} from '../../src/index.js';
+import { AcquireTimeoutError, CommandTimeoutError, RedisUnavailableError } from '../../src/errors.js';
+import { createLogger } from '../../src/logger.js';
+import { CommonAppSettings, type SettingsInput } from '../../src/settings.js';
 import { FixedTarget } from '../../src/topology/target.js';
 
 /** A connection as the lease pool sees it, whose every answer the test sets. */

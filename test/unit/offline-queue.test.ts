@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
 import { OfflineQueue } from '../../src/connections/offline-queue.js';
-import { CommonAppSettings, RedisAuthError, RedisUnavailableError } from '../../src/index.js';
+import { RedisAuthError, RedisUnavailableError } from '../../src/errors.js';
+import { CommonAppSettings } from '../../src/settings.js';
 
 const queueWith = (input: ConstructorParameters<typeof CommonAppSettings>[0] = {}) =>
   new OfflineQueue(

@@ -7,7 +7,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { CommonAppSettings, SettingsError, type SettingsIssue } from '../../src/index.js';
+import { SettingsError, type SettingsIssue } from '../../src/errors.js';
+import { CommonAppSettings } from '../../src/settings.js';
 
 /** What redis-py connects with: where, as whom (the AUTH it sends), and the pool's options. */
 interface Connection {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { inspect } from 'node:util';
-import { redactUrl, Secret } from '../../src/index.js';
+import { redactUrl, Secret } from '../../src/secret.js';
 
 test('a Secret shows as *** in every printed form', () => {
   const secret = new Secret('hunter2');

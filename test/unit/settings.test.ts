@@ -6,13 +6,8 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { inspect } from 'node:util';
 import { clientOptions } from '../../src/client/options.js';
-import {
-  CommonAppSettings,
-  loadSettings,
-  SettingsError,
-  type SettingsInput,
-  type SettingsIssue,
-} from '../../src/index.js';
+import { SettingsError, type SettingsIssue } from '../../src/errors.js';
+import { CommonAppSettings, loadSettings, type SettingsInput } from '../../src/settings.js';
 
 const PASSWORD = 's3cr3t-pw';
 const REQUIRED = { SERVICE_NAME: 'orders', LOG_LEVEL: 'INFO' };
