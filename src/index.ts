@@ -1,6 +1,6 @@
 export type { ConnectionRole } from './client/options.js';
 export type { BufferClient, BufferTypeMapping, RedisPoolClient, StringClient } from './client/types.js';
-export type { CloseReason } from './connections/closes.js';
+export { CLOSE_REASONS, type CloseReason } from './connections/closes.js';
 export type { LeakReport, LeaseOptions, LeaseStats } from './connections/lease.js';
 export type { MessageListener, PubSubListener, SubscriberEvents } from './connections/pub-sub.js';
 export type { SharedState } from './connections/shared-connection.js';

@@ -4,7 +4,7 @@
  */
 import type { Logger } from '../logger.js';
 
-/** Why the pool closed a connection. */
+/** Every reason the pool gives for closing a connection, as `stats().closed` and the metrics count them. */
 export const CLOSE_REASONS = [
   /** Idle longer than `REDIS_IDLE_TIMEOUT`, above `REDIS_MIN_IDLE_CONNECTIONS`. */
   'idle',
@@ -32,6 +32,7 @@ export const CLOSE_REASONS = [
   'pool-closed',
 ] as const;
 
+/** Why the pool closed a connection: one of {@link CLOSE_REASONS}. */
 export type CloseReason = (typeof CLOSE_REASONS)[number];
 
 /** The reasons that count as a stale connection closed (`stats().staleClosed`, go-redis's `StaleConns`). */
