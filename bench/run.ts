@@ -7,7 +7,7 @@
  * that rotates from round to round. Ratios are paired: each round's ratio between two
  * contenders, measured seconds apart, then the median over the rounds. `BENCH_ROUNDS` (default
  * 15) and `BENCH_SECONDS` (seconds per slice, default 0.5) set the length of the run;
- * `BENCH_ONLY=shared`, `leases`, `metrics`, `large`, `cluster` or `open` runs one section.
+ * `BENCH_ONLY=shared`, `leases`, `metrics`, `large`, `mixed`, `cluster` or `open` runs one section.
  */
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
@@ -17,6 +17,7 @@ import { largeValuesBench } from './large-values.js';
 import { leasesBench } from './leases.js';
 import { ROUNDS, SECONDS } from './lib.js';
 import { metricsBench } from './metrics.js';
+import { mixedValuesBench } from './mixed-values.js';
 import { openBench } from './open.js';
 import { sharedClientBench } from './shared-client.js';
 
@@ -32,6 +33,7 @@ try {
   if (only === undefined || only === 'leases') await leasesBench(server);
   if (only === undefined || only === 'metrics') await metricsBench(server);
   if (only === undefined || only === 'large') await largeValuesBench(server);
+  if (only === undefined || only === 'mixed') await mixedValuesBench(server);
   if (only === undefined || only === 'cluster') await clusterBench();
   if (only === undefined || only === 'open') await openBench(server);
 } finally {

@@ -15,12 +15,14 @@ import {
   decoderTap,
   deriveViewsFrom,
   EMPTY_PASSWORD,
+  fenceWrites,
   flushAll,
   flushWaitingForReply,
   installFastPath,
   killableSocket,
   layerClusterCommands,
   layerCommands,
+  onFlush,
   pendingCount,
   runMultiOn,
   runPipelineOn,
@@ -30,6 +32,7 @@ import {
   typeLostCommands,
 } from '../src/node-redis/node-redis.js';
 import { checkReply, expectReplies, UnmatchedReply } from '../src/node-redis/reply-checks.js';
+import { answerable, ReplyFences } from '../src/node-redis/reply-fences.js';
 import { startCluster, startFakeRedis } from '../src/testing/index.js';
 import { serverForFile } from './helpers.js';
 
@@ -197,6 +200,67 @@ describe('node-redis internals', () => {
       Socket.prototype.write = write;
       plain.destroy();
       coalesced.destroy();
+    }
+  });
+
+  test('a fence queued first (addCommand asap) is taken by a new commandsToWrite() right after its batch; a reply settled with a thenable reaches its command when that settles; the decoder’s own onReply is told by its source text, after a reset too', async () => {
+    const writes: string[] = [];
+    const write = Socket.prototype.write;
+    const port = file.server.port;
+    Socket.prototype.write = function (this: Socket, chunk: unknown, ...rest: unknown[]) {
+      if (this.remotePort === port && typeof chunk === 'string') writes.push(chunk);
+      return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+    };
+    const fenced = await client();
+    const broken: unknown[] = [];
+    const fences = new ReplyFences({
+      answerable: answerable(fenced),
+      broken: (cause) => broken.push(cause),
+      refusal: (error) => error,
+    });
+    /** Whether the gate held each reply it was asked about (only while node-redis's own handler is in place). */
+    const gated: boolean[] = [];
+    fenceWrites(fenced, fences);
+    onFlush(fenced, (error) => fences.lost(error));
+    tapDecoder(fenced, {
+      gate: (reply, mapping, error) => {
+        const passed = fences.gate(reply, mapping, error);
+        gated.push(passed !== reply);
+        return passed;
+      },
+      broken: (cause) => broken.push(cause),
+      errorReply: (error, deliver) => deliver(error),
+    });
+    coalesceWrites(fenced);
+    try {
+      const replies = await Promise.allSettled([
+        fenced.set('fence', 'a'),
+        fenced.get('fence'),
+        fenced.sendCommand(['NOPE']),
+      ]);
+      assert.deepEqual(
+        replies.map((reply) =>
+          reply.status === 'fulfilled' ? reply.value : (reply.reason as Error).message.split(' ')[0],
+        ),
+        ['OK', 'a', 'ERR'],
+      );
+      const batch = writes.at(-1) as string;
+      assert.match(batch, /^\*3\r\n\$3\r\nSET\r\n.*\*1\r\n\$4\r\nNOPE\r\n\*2\r\n\$4\r\nECHO\r\n\$\d+\r\n[\w-]+\r\n$/s);
+      assert.deepEqual(
+        gated,
+        [true, true, true, false],
+        'node-redis’s own handler was told as such, and the three replies were held (settled with a thenable) until the fence, which passed',
+      );
+      assert.deepEqual(broken, []);
+
+      // node-redis swaps in a fresh handler of the same source when it resets (on every flush).
+      flushWaitingForReply(fenced, new Error('nothing waits'));
+      gated.length = 0;
+      assert.equal(await fenced.get('fence'), 'a');
+      assert.deepEqual(gated, [true, false], 'after a reset, node-redis’s handler is still told, and replies held');
+    } finally {
+      Socket.prototype.write = write;
+      fenced.destroy();
     }
   });
 

@@ -135,7 +135,7 @@ const FAULTS = [
     // The reply to INCR is lost; the first GET's bulk string then arrives where INCR's integer should.
     fault: 'a dropped reply, followed by replies of another type',
     trigger: ['INCR', 'bad'],
-    reply: on('INCR', 'bad', () => null),
+    reply: on('INCR', 'bad', () => ''),
     detail: /answered INCR with a string/,
   },
   {
@@ -209,14 +209,18 @@ describe('a reply that cannot be decoded or matched ends the connection: no call
     }
   });
 
-  test('a dropped reply followed by silence: the reply timeout ends it before a later command is sent', async () => {
-    const server = await startFakeRedis({ reply: on('GET', 'bad', () => null) });
+  test('a dropped reply followed by silence: the fence after it never comes, and the reply timeout ends it before a later command is sent', async () => {
+    const server = await startFakeRedis({ reply: on('GET', 'bad', () => '') });
     const pool = new RedisPool<true>({ logger: silent });
     try {
       const client = await pool.getClient(settingsFor(server.url, { redisSocketTimeout: 0.2 }));
       const outcome = await run((args) => client.sendCommand(args), ['GET', 'bad'], 250, undefined);
       assert.deepEqual(outcome.wrong, []);
-      assert.ok(outcome.triggerError instanceof CommandTimeoutError);
+      // The fence's reply came in the place of GET bad's, and was held: a reply was lost, which
+      // the timeout shows, so the caller learns the replies no longer match.
+      assertLostToProtocol(outcome.triggerError, /not the fence written after them .* within REDIS_SOCKET_TIMEOUT/);
+      assert.ok((outcome.triggerError as Error).cause instanceof ProtocolError);
+      assert.ok(((outcome.triggerError as Error).cause as Error).cause instanceof CommandTimeoutError);
       assert.equal(outcome.right, 16);
     } finally {
       pool.destroy();

@@ -4,21 +4,30 @@
  */
 import type { RedisClientOptions } from 'redis';
 import { backoffDelay } from '../connections/backoff.js';
-import { ConnectionLostError, ProtocolError, RedisPoolError, RedisUnavailableError } from '../errors.js';
+import {
+  CommandTimeoutError,
+  ConnectionLostError,
+  ProtocolError,
+  RedisPoolError,
+  RedisUnavailableError,
+} from '../errors.js';
 import type { Logger } from '../logger.js';
 import {
   coalesceWrites,
   commandOptionsOf,
   createClient,
+  fenceWrites,
   flushWaitingForReply,
   installFastPath,
   type KillSocket,
   killableSocket,
+  onFlush,
   socketKiller,
   tapDecoder,
   typeLostCommands,
 } from '../node-redis/node-redis.js';
 import { checkReply, expectReplies, UnmatchedReply } from '../node-redis/reply-checks.js';
+import { answerable, ReplyFences } from '../node-redis/reply-fences.js';
 import type { CommonAppSettings, NodeAddress } from '../settings.js';
 import { killedBy, toConnectError } from './connect.js';
 import { type ConnectionRole, clientOptions } from './options.js';
@@ -172,18 +181,31 @@ export function createProtectedClient(options: RedisClientOptions, protection: P
  */
 export function protectClient(client: StringClient, { url, logger, role, onReadonly }: Protection): KillSocket {
   const killer = socketKiller(client);
-  typeLostCommands(client, (error) =>
-    error instanceof RedisPoolError ? error : new ConnectionLostError(url, killedBy(error)),
-  );
+  const lost = (error: Error) =>
+    error instanceof RedisPoolError ? error : new ConnectionLostError(url, killedBy(error));
+  typeLostCommands(client, lost);
   expectReplies(client);
+  const broken = (cause: unknown) => {
+    const error = new ProtocolError(url, describeBreak(cause), cause);
+    logger.warn({ err: error, url, role }, 'Redis sent a reply the client cannot use; closing the connection');
+    flushWaitingForReply(client, new ConnectionLostError(url, error));
+    killer.kill(error);
+  };
+  const fences = new ReplyFences({
+    answerable: answerable(client),
+    broken,
+    // Replies came and the fence after them did not: a reply was lost on the way, not a slow server.
+    refusal: (error) =>
+      error instanceof CommandTimeoutError
+        ? new ConnectionLostError(url, new ProtocolError(url, FENCE_MISSING, error))
+        : lost(error),
+  });
+  fenceWrites(client, fences);
+  onFlush(client, (error) => fences.lost(error));
   tapDecoder(client, {
     reply: checkReply,
-    broken(cause) {
-      const error = new ProtocolError(url, describeBreak(cause), cause);
-      logger.warn({ err: error, url, role }, 'Redis sent a reply the client cannot use; closing the connection');
-      flushWaitingForReply(client, new ConnectionLostError(url, error));
-      killer.kill(error);
-    },
+    gate: fences.gate,
+    broken,
     errorReply(error, deliver) {
       // A server restarted with persistence accepts connections while it loads its data, and
       // refuses every command until done: the command did not run, which the caller should
@@ -204,6 +226,9 @@ export function protectClient(client: StringClient, { url, logger, role, onReado
   });
   return killer;
 }
+
+const FENCE_MISSING =
+  'replies came, but not the fence written after them (ECHO <token>) within REDIS_SOCKET_TIMEOUT, so the replies no longer match their commands';
 
 /** Says what a decoder failure means, for `ProtocolError`. */
 function describeBreak(cause: unknown): string {

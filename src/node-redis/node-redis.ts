@@ -36,8 +36,11 @@ interface Instance {
 }
 interface Queue {
   readonly pendingCount: number;
+  /** True while the connection has subscriptions (and, in RESP2, node-redis has swapped its reply handler). */
+  readonly isPubSubActive: boolean;
+  addCommand(args: readonly unknown[], options: { asap: boolean; typeMapping: Mapping }): Promise<unknown>;
   /** Moves the commands queued to write to those awaiting a reply, yielding each one's encoded chunks. */
-  commandsToWrite(): Iterable<readonly Chunk[]>;
+  commandsToWrite(): Generator<readonly Chunk[]>;
   readonly decoder: Decoder;
   flushAll(error: Error): void;
   flushWaitingForReply(error: Error): void;
@@ -216,6 +219,32 @@ export function installFastPath(
   };
 }
 
+/**
+ * What the pool adds to a connection's writes (the reply fences of reply-fences.ts), set by
+ * `fenceWrites()` and asked by `coalesceWrites()` at each write.
+ */
+export interface WriteHooks {
+  /** Command names `written` is told of (upper case); other commands pass unnamed, at no cost. */
+  readonly watched: ReadonlySet<string>;
+  /** A watched command is about to be written, with its arguments' first chunk (for `CLIENT REPLY`). */
+  written(name: string, head: string): void;
+  /** The end of a write: a command to append to it, with the type mapping its entry is given, or nothing. */
+  closing(): { args: readonly string[]; typeMapping: TypeMapping } | undefined;
+  /**
+   * The command `closing()` gave was appended, and `reply` is its entry's promise; or, with no
+   * `reply`, it could not be queued (node-redis's queue was full) and nothing was appended.
+   */
+  appended(typeMapping: TypeMapping, reply: Promise<unknown> | undefined): void;
+}
+
+/** The hooks of each queue, with the lengths of the names they watch (most commands are passed over on their length). */
+const writeHooks = new WeakMap<Queue, { hooks: WriteHooks; lengths: ReadonlySet<number> }>();
+
+/** Sets what `coalesceWrites()` asks at each write on `client`. */
+export function fenceWrites(client: StringClient, hooks: WriteHooks): void {
+  writeHooks.set(queueOf(client), { hooks, lengths: new Set([...hooks.watched].map((name) => name.length)) });
+}
+
 /** A string chunk this long or longer is written as it is, never joined: a large value is not copied once more. */
 const JOIN_BELOW = 16 * 1024;
 /** A write is handed to the socket once it holds this many characters and bytes; the rest waits for `drain`. */
@@ -225,6 +254,9 @@ const WRITE_AT_MOST = 1024 * 1024;
  * Joins the strings of each batch node-redis writes into one write (up to `WRITE_AT_MOST`), where
  * it would write one chunk each. Buffers and large strings pass as they are, never copied again;
  * a group leaves node-redis's queue only when yielded whole, so its `drain` handling stands.
+ * With `fenceWrites()` hooks, each group may end with the command `closing()` gives, queued
+ * first (`asap`) and taken from node-redis's queue at once, so that it follows the group on the
+ * wire and in the queue of replies awaited.
  * Returns the count of writes, by which the self-check sees node-redis write through here.
  */
 export function coalesceWrites(client: StringClient): { readonly writes: number } {
@@ -232,10 +264,29 @@ export function coalesceWrites(client: StringClient): { readonly writes: number 
   const commands = queue.commandsToWrite.bind(queue);
   const counted = { writes: 0 };
   queue.commandsToWrite = function* () {
+    const { hooks, lengths } = writeHooks.get(queue) ?? {};
     let group: Chunk[] = [];
     let joined = '';
     let size = 0;
+    const close = () => {
+      const closing = hooks?.closing();
+      if (hooks !== undefined && closing !== undefined) {
+        const before = queue.pendingCount;
+        const reply = queue.addCommand(closing.args, { asap: true, typeMapping: closing.typeMapping });
+        const queued = queue.pendingCount > before;
+        // A fresh generator takes the head of the queue: the command just queued first.
+        const next = queued ? commands().next() : undefined;
+        hooks.appended(closing.typeMapping, queued ? reply : undefined);
+        if (!queued) reply.catch(() => undefined);
+        else if (next !== undefined && !next.done) for (const chunk of next.value) joined += chunk;
+      }
+      if (joined !== '') group.push(joined);
+    };
     for (const encoded of commands()) {
+      if (hooks !== undefined && lengths !== undefined) {
+        const name = watchedName(encoded, hooks.watched, lengths);
+        if (name !== undefined) hooks.written(name, encoded[0] as string);
+      }
       for (const chunk of encoded) {
         size += chunk.length;
         if (typeof chunk === 'string' && chunk.length < JOIN_BELOW) {
@@ -247,7 +298,7 @@ export function coalesceWrites(client: StringClient): { readonly writes: number 
         joined = '';
       }
       if (size >= WRITE_AT_MOST) {
-        if (joined !== '') group.push(joined);
+        close();
         counted.writes++;
         yield group;
         group = [];
@@ -255,12 +306,34 @@ export function coalesceWrites(client: StringClient): { readonly writes: number 
         size = 0;
       }
     }
-    if (joined !== '') group.push(joined);
-    if (group.length === 0) return;
+    if (group.length === 0 && joined === '') return;
+    close();
     counted.writes++;
     yield group;
   };
   return counted;
+}
+
+/**
+ * The name of an encoded command (`*<n>\r\n$<length>\r\n<name>…`, node-redis's encoder), upper
+ * case, when `watched` holds it (`lengths`: the lengths of its names); otherwise `undefined`.
+ */
+function watchedName(
+  encoded: readonly Chunk[],
+  watched: ReadonlySet<string>,
+  lengths: ReadonlySet<number>,
+): string | undefined {
+  const first = encoded[0] as string;
+  const dollar = first.indexOf('$');
+  const end = first.indexOf('\r', dollar);
+  let length = 0;
+  for (let i = dollar + 1; i < end; i++) length = length * 10 + first.charCodeAt(i) - 48;
+  if (!lengths.has(length)) return undefined;
+  const start = end + 2;
+  // A name given as a Buffer is the next chunk.
+  const name = first.length >= start + length ? first.slice(start, start + length) : String(encoded[1]);
+  const upper = name.toUpperCase();
+  return watched.has(upper) ? upper : undefined;
 }
 
 /**
@@ -273,6 +346,26 @@ export function typeLostCommands(client: StringClient, toError: (error: Error) =
     const flush = queue[method].bind(queue);
     queue[method] = (error) => flush(toError(error));
   }
+}
+
+/**
+ * Calls `listener` with the error each time node-redis rejects the commands awaiting their reply on
+ * `client` (a lost, ended or flushed connection), after they are rejected.
+ */
+export function onFlush(client: StringClient, listener: (error: Error) => void): void {
+  const queue = queueOf(client);
+  for (const method of ['flushAll', 'flushWaitingForReply'] as const) {
+    const flush = queue[method].bind(queue);
+    queue[method] = (error) => {
+      flush(error);
+      listener(error);
+    };
+  }
+}
+
+/** True while `client` has subscriptions. */
+export function isPubSubActive(client: StringClient): boolean {
+  return queueOf(client).isPubSubActive;
 }
 
 /** What the pool learns about a connection from its reply decoder. */
@@ -296,6 +389,13 @@ export interface DecoderHooks {
    * refuses it (and ends in `broken`). The reply checks of reply-checks.ts.
    */
   reply?(reply: unknown, typeMapping: TypeMapping): void;
+  /**
+   * Decides what reaches the command a reply (or, with `error`, an error reply) is for, with that
+   * command's type mapping: the reply itself, or a thenable that settles the command later (the
+   * reply fences of reply-fences.ts). A throw refuses the reply (and ends in `broken`). Asked only
+   * while node-redis's own handler takes the replies; the replies to a handler it swapped in pass.
+   */
+  gate?(reply: unknown, typeMapping: TypeMapping, error: boolean): unknown;
 }
 
 const taps = new WeakMap<object, DecoderTap>();
@@ -312,6 +412,10 @@ export function decoderTap(client: StringClient): DecoderTap {
  * to `hooks.broken` instead of node-redis's reset-and-carry-on, which would leave every later
  * reply one caller off. The handlers become accessors, so those node-redis swaps in later (RESP2
  * pub/sub, MONITOR, RESET) are routed too.
+ *
+ * node-redis's own reply handler (`(reply) => this.#onReply(reply)`, which settles the oldest
+ * command waiting) is told from those it swaps in by its source text; only while it is in place
+ * may a reply be settled later (`hooks.gate`), and an error reply is then passed through it.
  */
 export function tapDecoder(client: StringClient, hooks: DecoderHooks): void {
   const decoder = queueOf(client).decoder;
@@ -324,15 +428,28 @@ export function tapDecoder(client: StringClient, hooks: DecoderHooks): void {
       hooks.broken(cause);
     }
   };
-  route(decoder, 'onReply', (deliver) => (reply: unknown) => {
-    tap.replies++;
-    // Throws, inside write() above, when the reply is of a type its command cannot take.
-    hooks.reply?.(reply, decoder.getTypeMapping());
-    deliver(reply as never);
+  const own = String(decoder.onReply);
+  let standard = true;
+  let settle: Handler = decoder.onReply;
+  const gate = hooks.gate;
+  route(decoder, 'onReply', (deliver) => {
+    standard = String(deliver) === own;
+    settle = deliver;
+    return (reply: unknown) => {
+      tap.replies++;
+      const typeMapping = decoder.getTypeMapping();
+      // Throws, inside write() above, when the reply is of a type its command cannot take.
+      hooks.reply?.(reply, typeMapping);
+      deliver((gate && standard ? gate(reply, typeMapping, false) : reply) as never);
+    };
   });
   route(decoder, 'onErrorReply', (deliver) => (error: Error) => {
     tap.replies++;
-    hooks.errorReply(error, deliver as (error: Error) => void);
+    hooks.errorReply(error, (passed) => {
+      const gated = gate && standard ? gate(passed, decoder.getTypeMapping(), true) : passed;
+      if (gated === passed) deliver(passed as never);
+      else settle(gated as never);
+    });
   });
   route(decoder, 'onPush', (deliver) => (push: unknown) => {
     tap.replies++;

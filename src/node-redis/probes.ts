@@ -9,11 +9,14 @@ import {
   decoderTap,
   deriveViewsFrom,
   ErrorReply,
+  fenceWrites,
   flushAll,
   flushWaitingForReply,
   installFastPath,
+  isPubSubActive,
   layerClusterCommands,
   layerCommands,
+  onFlush,
   pendingCount,
   RESP_TYPES,
   runMultiOn,
@@ -23,8 +26,50 @@ import {
   tapDecoder,
   typeLostCommands,
 } from './node-redis.js';
-import { Difference, describe, expect, type Probe, settled, until } from './probe-peer.js';
+import { Difference, describe, expect, type Peer, type Probe, settled, until } from './probe-peer.js';
 import { checkReply, expectReplies, UnmatchedReply } from './reply-checks.js';
+import { answerable, ReplyFences } from './reply-fences.js';
+
+/** A client of `peer` with reply fences, whose fence replies the peer writes only at `release()`. */
+async function fenced(peer: Peer) {
+  const client = await peer.client();
+  const broken: unknown[] = [];
+  const fences = new ReplyFences({
+    answerable: answerable(client),
+    broken: (cause) => broken.push(cause),
+    refusal: (error) => error,
+  });
+  fenceWrites(client, fences);
+  onFlush(client, (error) => fences.lost(error));
+  tapDecoder(client, {
+    gate: fences.gate,
+    broken: (cause) => broken.push(cause),
+    errorReply: (e, deliver) => deliver(e),
+  });
+  coalesceWrites(client);
+  const tap = decoderTap(client);
+  const fence = { release: undefined as (() => void) | undefined };
+  peer.script = ([name, token], connection) => {
+    if (name !== 'ECHO' || token === undefined) return undefined;
+    fence.release = () => connection.write(`$${token.length}\r\n${token}\r\n`);
+    return null;
+  };
+  /** Sends `send()`'s batch; checks that its replies came and were held until its fence came; returns them. */
+  const held = async (send: () => Promise<unknown>[], replies: number) => {
+    fence.release = undefined;
+    const before = tap.replies;
+    let done = 0;
+    const outcomes = send().map((reply) => settled(reply.finally(() => done++)));
+    await until(
+      () => fence.release !== undefined,
+      'no fence (ECHO <token>) was written after a batch: _getQueue().addCommand(args, { asap }) and a new commandsToWrite() did not take it',
+    );
+    await until(() => tap.replies >= before + replies, 'the replies of a fenced batch did not come');
+    await new Promise((resolve) => setImmediate(resolve));
+    return { outcomes, early: () => done > 0 };
+  };
+  return { client, broken, fence, held };
+}
 
 export const CLIENT_PROBES: Probe[] = [
   {
@@ -228,6 +273,47 @@ export const CLIENT_PROBES: Probe[] = [
       await until(() => garbled.seen.broken.length > 0, 'bytes that are not RESP did not make the decoder throw');
       flushAll(garbled.client, new Error('reset'));
       await garbage;
+    },
+  },
+  {
+    of: 'fenceWrites, onFlush, isPubSubActive, tapDecoder (its gate)',
+    async run(peer) {
+      const { client, broken, fence, held } = await fenced(peer);
+      const batch = await held(() => [client.set('f', 'a'), client.get('f'), client.sendCommand(['NOPE'])], 3);
+      const names = peer.commands.slice(-4).map(([name]) => name);
+      expect(
+        names.join() === 'SET,GET,NOPE,ECHO',
+        `the fence did not follow its batch on the wire: ${names.join(' ')}`,
+      );
+      expect(
+        !batch.early(),
+        'a reply reached its command before the fence after it: the decoder’s onReply (and onErrorReply, through it) did not settle it through the gate',
+      );
+      fence.release?.();
+      const [set, get, nope] = await Promise.all(batch.outcomes);
+      expect(
+        set?.value === 'OK' && get?.value === 'a' && nope?.error instanceof ErrorReply && broken.length === 0,
+        'the replies held for a fence did not reach their commands once it came',
+      );
+
+      // node-redis resets its reply handler when it flushes: the gate must still hold after that.
+      flushWaitingForReply(client, new Error('nothing is waiting'));
+      const after = await held(() => [client.get('f')], 1);
+      expect(
+        !after.early(),
+        'after node-redis reset its reply handler, a reply was not held: its own handler is no longer told by its source text',
+      );
+      const flushed = new Error('flushed');
+      flushWaitingForReply(client, flushed);
+      const [refused] = await Promise.all(after.outcomes);
+      expect(
+        refused?.error === flushed,
+        'a reply held for a fence was not refused when node-redis flushed its commands',
+      );
+
+      const subscriber = await peer.client();
+      await subscriber.subscribe('fences', () => undefined);
+      expect(isPubSubActive(subscriber), '_getQueue().isPubSubActive is not true on a subscribed client');
     },
   },
   {

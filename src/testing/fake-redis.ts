@@ -1,4 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import { endOfValue } from './reply-faults.js';
 
 /** One client connection to a {@link FakeRedis}. */
 export interface FakeConnection {
@@ -13,9 +14,10 @@ export interface FakeConnection {
 }
 
 /**
- * Decides the answer to one command. Return raw RESP bytes to send them as they are, `null` to
- * send nothing (a dropped reply, or one the function writes later through `connection`), or
- * `undefined` for the server's own answer.
+ * Decides the answer to one command. Return raw RESP bytes to send them as they are (`''` to send
+ * nothing: a dropped reply, after which the next commands are answered), `null` for a reply the
+ * function writes later through `connection` (as Redis does, the next commands are answered once
+ * it has written a whole RESP value), or `undefined` for the server's own answer.
  */
 export type FakeReply = (command: string[], connection: FakeConnection) => string | Buffer | null | undefined;
 
@@ -74,13 +76,34 @@ export async function startFakeRedis(options: FakeRedisOptions = {}): Promise<Fa
       destroy: () => socket.destroy(),
     };
     const parser = new CommandParser();
+    /** Commands received while a reply is being written later, answered after it. */
+    const queued: string[][] = [];
+    /** What the function has written of a reply it writes later, until it is a whole RESP value. */
+    let later: Buffer | undefined;
+    const answer = () => {
+      while (later === undefined && queued.length > 0) {
+        const command = queued.shift() as string[];
+        const custom = options.reply?.(command, connection);
+        const reply = custom === undefined ? builtIn(command, connection, data, options.hello !== false) : custom;
+        if (reply === null) later = Buffer.alloc(0);
+        else if (!socket.destroyed) socket.write(reply);
+      }
+    };
+    connection.write = (bytes) => {
+      if (socket.destroyed) return;
+      socket.write(bytes);
+      if (later === undefined) return;
+      later = Buffer.concat([later, Buffer.from(bytes)]);
+      if (endOfValue(later, 0) === -1) return;
+      later = undefined;
+      answer();
+    };
     socket.on('data', (chunk) => {
       for (const command of parser.push(chunk)) {
         commands.push(command);
-        const custom = options.reply?.(command, connection);
-        const answer = custom === undefined ? builtIn(command, connection, data, options.hello !== false) : custom;
-        if (answer !== null) connection.write(answer);
+        queued.push(command);
       }
+      answer();
     });
   });
   await new Promise<void>((resolve, reject) => {

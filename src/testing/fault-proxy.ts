@@ -1,4 +1,5 @@
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { type ReplyFault, type ReplyFaultPlan, replyFaulter } from './reply-faults.js';
 
 /** Options of {@link startFaultProxy}. */
 export interface FaultProxyOptions {
@@ -32,6 +33,15 @@ export interface FaultProxy {
   refuse(): Promise<void>;
   /** Back to normal forwarding without latency, listening again if refused. Blackholed connections are reset. */
   restore(): Promise<void>;
+  /**
+   * Applies `fault` to the next reply the server sends on any connection, or, with `every`, to
+   * about one reply in `every` at random until called again; `undefined` stops. Pushes are never
+   * faulted. The server's bytes are cut into whole RESP values first (which the proxy forwards
+   * whole in every mode).
+   */
+  faultReplies(fault: ReplyFault | undefined, options?: { every?: number }): void;
+  /** Replies faulted so far. */
+  readonly faultedReplies: number;
   /** Resets every connection and stops listening. Idempotent. */
   stop(): Promise<void>;
 }
@@ -55,13 +65,21 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const pairs = new Set<Pair>();
   let mode: FaultMode = 'forward';
   let delayMs = 0;
+  let plan: ReplyFaultPlan | undefined;
+  let faulted = 0;
+  const applied = () => {
+    faulted++;
+    if (plan?.every === undefined) plan = undefined;
+  };
   let server: Server | undefined;
   let port = options.port ?? 0;
 
   /** Forwards `from` to `to`, unless the proxy blackholes; with latency, each chunk waits its turn. */
-  const pipe = (from: Socket, to: Socket) => {
-    from.on('data', (chunk) => {
+  const pipe = (from: Socket, to: Socket, through: (chunk: Buffer) => Buffer = (chunk) => chunk) => {
+    from.on('data', (received: Buffer) => {
       if (mode === 'blackhole') return;
+      const chunk = through(received);
+      if (chunk.length === 0) return;
       if (delayMs === 0) to.write(chunk);
       else setTimeout(() => to.destroyed || to.write(chunk), delayMs);
     });
@@ -81,7 +99,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     client.on('error', end).on('close', end);
     upstream.on('error', () => client.resetAndDestroy()).on('close', end);
     pipe(client, upstream);
-    pipe(upstream, client);
+    pipe(
+      upstream,
+      client,
+      replyFaulter(() => plan, applied),
+    );
   };
 
   const listen = () =>
@@ -125,6 +147,12 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     },
     latency(ms) {
       delayMs = ms;
+    },
+    get faultedReplies() {
+      return faulted;
+    },
+    faultReplies(fault, options = {}) {
+      plan = fault === undefined ? undefined : { fault, every: options.every };
     },
     cut: resetAll,
     blackhole() {

@@ -14,4 +14,5 @@ export {
 } from './fake-redis.js';
 export { type FaultMode, type FaultProxy, type FaultProxyOptions, startFaultProxy } from './fault-proxy.js';
 export { type RedisServer, type RedisServerOptions, startRedisServer } from './redis-server.js';
+export type { ReplyFault } from './reply-faults.js';
 export { type SentinelGroup, type SentinelGroupOptions, startSentinelGroup } from './sentinel-group.js';

@@ -82,6 +82,7 @@ test('a node-redis without _getQueue() fails every probe that reaches its queue,
       'coalesceWrites',
       'killableSocket, socketKiller, typeLostCommands',
       'tapDecoder, decoderTap, expectReplies',
+      'fenceWrites, onFlush, isPubSubActive, tapDecoder (its gate)',
     ],
   );
 });
