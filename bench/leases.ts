@@ -27,12 +27,21 @@ const CONNECTIONS = 10;
 const OURS = `redis-pool withConnection + GET (${CONNECTIONS} connections)`;
 const THEIRS = 'node-redis createClientPool execute + GET (defaults)';
 const AT_BASELINE = 'redis-pool withConnection + GET at BENCH_BASELINE';
+const FENCED = 'redis-pool withConnection + GET, reply fences on';
 const CEILING = `ceiling: ${CONNECTIONS} raw sockets, one GET outstanding on each (bench/ceiling.ts)`;
 
 async function leaseRoundTrips(server: RedisServer): Promise<void> {
   const pool = new RedisPool<true>({ logger: silent });
   await pool.getClient(
     benchSettings(server.url, { redisMaxConnections: CONNECTIONS + 1, redisMinIdleConnections: CONNECTIONS }),
+  );
+  const fenced = new RedisPool<true>({ logger: silent });
+  await fenced.getClient(
+    benchSettings(server.url, {
+      redisMaxConnections: CONNECTIONS + 1,
+      redisMinIdleConnections: CONNECTIONS,
+      redisReplyFences: true,
+    }),
   );
   const theirs = createClientPool({ url: server.url });
   await theirs.connect();
@@ -43,6 +52,7 @@ async function leaseRoundTrips(server: RedisServer): Promise<void> {
   const contenders = [
     { name: CEILING, step: (key: string) => ceiling.withConnection((connection) => connection.get(key)) },
     { name: OURS, step: (key: string) => pool.withConnection((client) => client.get(key)) },
+    { name: FENCED, step: (key: string) => fenced.withConnection((client) => client.get(key)) },
     { name: THEIRS, step: (key: string) => theirs.execute((client) => client.get(key)) },
     ...(baseline
       ? [{ name: AT_BASELINE, step: (key: string) => baseline.pool.withConnection((client) => client.get(key)) }]
@@ -52,7 +62,7 @@ async function leaseRoundTrips(server: RedisServer): Promise<void> {
   const samples = await interleave('leases', contenders, ({ step }) =>
     rate(IN_FLIGHT, (worker) => step(`lease:${worker}`)),
   );
-  await Promise.all([pool.close(), theirs.close(), baseline?.pool.close()]);
+  await Promise.all([pool.close(), fenced.close(), theirs.close(), baseline?.pool.close()]);
   ceiling.close();
 
   console.log('## Leased connections\n');
@@ -60,12 +70,15 @@ async function leaseRoundTrips(server: RedisServer): Promise<void> {
   const against: [string, string][] = [
     ['× ceiling', CEILING],
     ['× createClientPool', THEIRS],
+    ['× fences off', OURS],
   ];
   if (baseline) against.push(['× baseline', AT_BASELINE]);
   console.log(table(samples, 'leases/s', against));
   console.log();
   const ratio = pairedRatio(samples, OURS, CEILING);
   console.log(target('withConnection + GET against the lease ceiling', ratio, '≥ 0.6×', ratio >= 0.6));
+  const fences = pairedRatio(samples, FENCED, OURS);
+  console.log(target('reply fences on, against off', fences, '≥ 0.97×', fences >= 0.97));
   console.log();
 }
 

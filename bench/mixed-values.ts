@@ -14,6 +14,7 @@ const LARGE_WORKERS = 2;
 const OURS = 'redis-pool shared client';
 const RAW = 'node-redis createClient, timeout off';
 const AT_BASELINE = 'redis-pool shared client at BENCH_BASELINE';
+const FENCED = 'redis-pool shared client, reply fences on';
 
 interface Client {
   set(key: string, value: string | Buffer): Promise<unknown>;
@@ -44,6 +45,7 @@ async function slice(client: Client): Promise<{ rate: number; p99: number }> {
 
 export async function mixedValuesBench(server: RedisServer): Promise<void> {
   const pool = new RedisPool<true>({ logger: silent });
+  const fenced = new RedisPool<true>({ logger: silent });
   const raw = await createClient({ url: server.url, commandOptions: { timeout: 0 } }).connect();
   const baseline = BASELINE ? await baselinePool(server.url) : undefined;
   const clients: { name: string; client: Client; close: () => Promise<unknown> }[] = [
@@ -51,6 +53,11 @@ export async function mixedValuesBench(server: RedisServer): Promise<void> {
       name: OURS,
       client: (await pool.getClient(benchSettings(server.url))) as unknown as Client,
       close: () => pool.close(),
+    },
+    {
+      name: FENCED,
+      client: (await fenced.getClient(benchSettings(server.url, { redisReplyFences: true }))) as unknown as Client,
+      close: () => fenced.close(),
     },
     { name: RAW, client: raw as unknown as Client, close: () => raw.close() },
     ...(baseline
@@ -67,7 +74,10 @@ export async function mixedValuesBench(server: RedisServer): Promise<void> {
     p99s.get(name)?.push(p99);
     return rate;
   });
-  const against: [string, string][] = [['× node-redis timeout off', RAW]];
+  const against: [string, string][] = [
+    ['× node-redis timeout off', RAW],
+    ['× fences off', OURS],
+  ];
   if (baseline) against.push(['× baseline', AT_BASELINE]);
   console.log(`GET of 100 B (${SMALL_WORKERS} workers) beside GET of 1 MB (${LARGE_WORKERS} workers), small GETs/s:\n`);
   console.log(table(rates, 'GETs/s', against));

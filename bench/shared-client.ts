@@ -30,6 +30,7 @@ interface Contender {
 }
 
 const OURS = 'redis-pool shared client (reply timeout on)';
+const FENCED = 'redis-pool shared client, reply fences on';
 const RAW_NO_TIMEOUT = 'node-redis createClient, timeout off';
 const IOREDIS = 'ioredis, auto-pipelining';
 const CEILING = 'ceiling: a minimal pipelined RESP client (bench/ceiling.ts)';
@@ -49,6 +50,16 @@ const contenders: Contender[] = [
     async open(url) {
       const pool = new RedisPool<true>({ logger: silent });
       return { target: await pool.getClient(benchSettings(url)), close: () => pool.close() };
+    },
+  },
+  {
+    name: FENCED,
+    async open(url) {
+      const pool = new RedisPool<true>({ logger: silent });
+      return {
+        target: await pool.getClient(benchSettings(url, { redisReplyFences: true })),
+        close: () => pool.close(),
+      };
     },
   },
   {
@@ -134,6 +145,7 @@ export async function sharedClientBench(server: RedisServer): Promise<void> {
         ['× ceiling', CEILING],
         ['× node-redis timeout off', RAW_NO_TIMEOUT],
         ['× ioredis', IOREDIS],
+        ['× fences off', OURS],
         ...(BASELINE ? ([['× baseline', AT_BASELINE]] as [string, string][]) : []),
       ]),
     );
@@ -157,6 +169,16 @@ export async function sharedClientBench(server: RedisServer): Promise<void> {
     console.log(
       target(`${inFlight} in flight, against node-redis createClient, timeout off`, versusRaw, '≥ 1×', versusRaw >= 1),
     );
+  }
+  console.log();
+  console.log('Reply fences (REDIS_REPLY_FENCES=true) against the same build without them, paired medians:\n');
+  for (const [inFlight, goal] of [
+    [1, 0.95],
+    [50, 0.97],
+    [1000, 0.97],
+  ] as const) {
+    const ratio = pairedRatio(results.get(inFlight) as Awaited<ReturnType<typeof interleave>>, FENCED, OURS);
+    console.log(target(`${inFlight} in flight`, ratio, `≥ ${goal}×`, ratio >= goal));
   }
   console.log();
 }

@@ -209,17 +209,29 @@ describe('a reply that cannot be decoded or matched ends the connection: no call
     }
   });
 
-  test('a dropped reply followed by silence: the fence after it never comes, and the reply timeout ends it before a later command is sent', async () => {
+  test('a dropped reply followed by silence: the reply timeout ends it before a later command is sent', async () => {
     const server = await startFakeRedis({ reply: on('GET', 'bad', () => '') });
     const pool = new RedisPool<true>({ logger: silent });
     try {
       const client = await pool.getClient(settingsFor(server.url, { redisSocketTimeout: 0.2 }));
       const outcome = await run((args) => client.sendCommand(args), ['GET', 'bad'], 250, undefined);
       assert.deepEqual(outcome.wrong, []);
-      // The fence's reply came in the place of GET bad's, and was held: a reply was lost, which
-      // the timeout shows, so the caller learns the replies no longer match.
+      assert.ok(outcome.triggerError instanceof CommandTimeoutError);
+      assert.equal(outcome.right, 16);
+    } finally {
+      pool.destroy();
+      await server.stop();
+    }
+  });
+
+  test('with REDIS_REPLY_FENCES, a dropped reply followed by silence: the fence’s reply came in its place, and the timeout shows the replies no longer match', async () => {
+    const server = await startFakeRedis({ reply: on('GET', 'bad', () => '') });
+    const pool = new RedisPool<true>({ logger: silent });
+    try {
+      const client = await pool.getClient(settingsFor(server.url, { redisSocketTimeout: 0.2, redisReplyFences: true }));
+      const outcome = await run((args) => client.sendCommand(args), ['GET', 'bad'], 250, undefined);
+      assert.deepEqual(outcome.wrong, []);
       assertLostToProtocol(outcome.triggerError, /not the fence written after them .* within REDIS_SOCKET_TIMEOUT/);
-      assert.ok((outcome.triggerError as Error).cause instanceof ProtocolError);
       assert.ok(((outcome.triggerError as Error).cause as Error).cause instanceof CommandTimeoutError);
       assert.equal(outcome.right, 16);
     } finally {

@@ -21,7 +21,8 @@ const valueFor = (i: number) => `value-of-${i}-${'x'.repeat(i % 40)}`;
 const VALUES = new Set<unknown>(Array.from({ length: KEYS }, (_, i) => valueFor(i)));
 /** A caller that waits longer than this has hung: many times the socket timeout of 0.5 s. */
 const HANG_MS = 8_000;
-const SOCKET_TIMEOUT = 0.5;
+/** Fences on (REDIS_REPLY_FENCES), and a socket timeout of 0.5 s. */
+const FENCED = { redisReplyFences: true, redisSocketTimeout: 0.5 };
 
 /** What the callers of one run of GETs got. */
 interface Outcome {
@@ -131,7 +132,7 @@ describe('reply fences: no reply reaches the wrong caller, and no caller hangs',
         const proxy = await startFaultProxy({ target: url });
         const pool = new RedisPool({ logger: silent });
         try {
-          const client = await pool.getClient(settingsFor(proxy.url, { redisSocketTimeout: SOCKET_TIMEOUT }));
+          const client = await pool.getClient(settingsFor(proxy.url, FENCED));
           proxy.faultReplies(fault, { every: PLAN[inFlight].every });
           const result = await run(PLAN[inFlight].total, inFlight, (key) => client.get(key));
           proxy.faultReplies(undefined);
@@ -146,7 +147,7 @@ describe('reply fences: no reply reaches the wrong caller, and no caller hangs',
         const proxy = await startFaultProxy({ target: url });
         const pool = new RedisPool({ logger: silent });
         try {
-          await pool.getClient(settingsFor(proxy.url, { redisSocketTimeout: SOCKET_TIMEOUT }));
+          await pool.getClient(settingsFor(proxy.url, FENCED));
           proxy.faultReplies(fault, { every: PLAN[inFlight].every });
           const result = outcome();
           const { total } = PLAN[inFlight];
@@ -174,6 +175,28 @@ describe('reply fences: no reply reaches the wrong caller, and no caller hangs',
         }
       });
     }
+  }
+});
+
+test('without REDIS_REPLY_FENCES (the default), an extra reply of the same kind reaches the wrong caller: what fences are for', async () => {
+  const server = await startRedisServer();
+  const proxy = await startFaultProxy({ target: server.url });
+  const pool = new RedisPool({ logger: silent });
+  try {
+    await fill(server.url);
+    const client = await pool.getClient(settingsFor(proxy.url, { redisSocketTimeout: 0.5 }));
+    proxy.faultReplies('extra', { every: 400 });
+    const result = await run(4_000, 50, (key) => client.get(key));
+    proxy.faultReplies(undefined);
+    assert.ok(proxy.faultedReplies > 0);
+    assert.ok(
+      result.wrong + result.corrupted > 0,
+      JSON.stringify({ ...result, errors: Object.fromEntries(result.errors) }),
+    );
+  } finally {
+    pool.destroy();
+    await proxy.stop();
+    await server.stop();
   }
 });
 
@@ -213,7 +236,7 @@ describe('reply fences in cluster mode: each node behind a fault proxy it announ
         try {
           const nodes = proxies.map((proxy) => `127.0.0.1:${proxy.port}`).join(',');
           const client = await pool.getClient(
-            settingsFor('redis://127.0.0.1/0', { redisClusterNodes: nodes, redisSocketTimeout: SOCKET_TIMEOUT }),
+            settingsFor('redis://127.0.0.1/0', { ...FENCED, redisClusterNodes: nodes }),
           );
           for (let i = 0; i < KEYS; i++) await client.set(`fence:${i}`, valueFor(i));
           for (const proxy of proxies) proxy.faultReplies(fault, { every: PLAN[inFlight].every });

@@ -16,6 +16,7 @@ import {
   coalesceWrites,
   commandOptionsOf,
   createClient,
+  type DecoderHooks,
   fenceWrites,
   flushWaitingForReply,
   installFastPath,
@@ -92,7 +93,13 @@ export function createConnection({
       return backoffDelay(retries, settings, toConnectError(cause, settings));
     },
   };
-  const client = createProtectedClient(options, { url: settings.redisUrl, logger, role, onReadonly: hooks.onReadonly });
+  const client = createProtectedClient(options, {
+    url: settings.redisUrl,
+    logger,
+    role,
+    onReadonly: hooks.onReadonly,
+    fences: settings.redisReplyFences,
+  });
   installFastPath(client, hooks.intercept);
   coalesceWrites(client);
   // node-redis's duplicate() would copy the pool's options into a client without the protection
@@ -155,6 +162,8 @@ export interface Protection {
   role: string;
   /** The server answered `READONLY`: it is a replica now. */
   onReadonly?: (() => void) | undefined;
+  /** Reply fences (`REDIS_REPLY_FENCES`) on the writes `coalesceWrites()` makes. */
+  fences?: boolean;
 }
 
 /**
@@ -179,7 +188,7 @@ export function createProtectedClient(options: RedisClientOptions, protection: P
  *
  * Returns what destroys the client's socket (`socketKiller()`, which may be called once per client).
  */
-export function protectClient(client: StringClient, { url, logger, role, onReadonly }: Protection): KillSocket {
+export function protectClient(client: StringClient, { url, logger, role, onReadonly, fences }: Protection): KillSocket {
   const killer = socketKiller(client);
   const lost = (error: Error) =>
     error instanceof RedisPoolError ? error : new ConnectionLostError(url, killedBy(error));
@@ -191,20 +200,9 @@ export function protectClient(client: StringClient, { url, logger, role, onReado
     flushWaitingForReply(client, new ConnectionLostError(url, error));
     killer.kill(error);
   };
-  const fences = new ReplyFences({
-    answerable: answerable(client),
-    broken,
-    // Replies came and the fence after them did not: a reply was lost on the way, not a slow server.
-    refusal: (error) =>
-      error instanceof CommandTimeoutError
-        ? new ConnectionLostError(url, new ProtocolError(url, FENCE_MISSING, error))
-        : lost(error),
-  });
-  fenceWrites(client, fences);
-  onFlush(client, (error) => fences.lost(error));
   tapDecoder(client, {
     reply: checkReply,
-    gate: fences.gate,
+    ...(fences ? { gate: fenceReplies(client, { url, broken, lost }) } : {}),
     broken,
     errorReply(error, deliver) {
       // A server restarted with persistence accepts connections while it loads its data, and
@@ -225,6 +223,25 @@ export function protectClient(client: StringClient, { url, logger, role, onReado
     },
   });
   return killer;
+}
+
+/** Puts reply fences on `client`'s writes; returns the gate of its replies, for `tapDecoder()`. */
+function fenceReplies(
+  client: StringClient,
+  { url, broken, lost }: { url: string; broken: (cause: unknown) => void; lost: (error: Error) => Error },
+): NonNullable<DecoderHooks['gate']> {
+  const fences = new ReplyFences({
+    answerable: answerable(client),
+    broken,
+    // Replies came and the fence after them did not: a reply was lost on the way, not a slow server.
+    refusal: (error) =>
+      error instanceof CommandTimeoutError
+        ? new ConnectionLostError(url, new ProtocolError(url, FENCE_MISSING, error))
+        : lost(error),
+  });
+  fenceWrites(client, fences);
+  onFlush(client, (error) => fences.lost(error));
+  return fences.gate;
 }
 
 const FENCE_MISSING =

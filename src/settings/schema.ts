@@ -140,6 +140,13 @@ export const SCHEMA = {
   /** Seconds a held command waits before it is rejected with `RedisUnavailableError`. */
   redisOfflineQueueTimeout: field({ env: 'REDIS_OFFLINE_QUEUE_TIMEOUT', parse: timeout, default: 5 }),
   /**
+   * Reply fences: each write on a connection ends with `ECHO <token>`, and its replies reach their
+   * callers only once the token comes back in its place, so a reply dropped, added, duplicated or
+   * cut by a proxy or a server ends the connection instead of reaching another caller. Off by
+   * default for their cost, which docs/performance.md gives.
+   */
+  redisReplyFences: field({ env: 'REDIS_REPLY_FENCES', parse: boolean, default: false }),
+  /**
    * Sentinel mode: `host:port,host:port` of the sentinels, which name the primary of
    * `REDIS_SENTINEL_MASTER` and announce its failovers. `REDIS_URL` then gives only credentials,
    * TLS and the database.

@@ -43,6 +43,7 @@ export class ClusterNodeClients {
         url: this.#settings.redisUrl,
         logger: this.#logger,
         role: 'cluster-node',
+        fences: this.#settings.redisReplyFences,
       });
       installFastPath(client, undefined);
       coalesceWrites(client);
