@@ -107,8 +107,9 @@ function describe(reply: unknown, error: boolean): string {
  * The fences of one connection: `WriteHooks` for `coalesceWrites()`, and a `gate` for
  * `tapDecoder()`. The handshake is fenced too (before AUTH, the fence's place holds NOAUTH, which
  * is its own reply), and so are the commands node-redis writes with it after a reconnect. A write
- * gets no fence inside a transaction, after MONITOR or `CLIENT REPLY OFF|SKIP` (until the connection is lost or RESET),
- * with QUIT, or while a RESP2 connection is subscribed (node-redis reads its replies as pushes).
+ * gets no fence inside a transaction, after MONITOR or `CLIENT REPLY OFF|SKIP` (until the
+ * connection is lost or RESET), with QUIT, or while a RESP2 connection is subscribed (node-redis
+ * reads its replies as pushes).
  */
 export class ReplyFences implements WriteHooks {
   readonly watched = WATCHED;
