@@ -9,6 +9,7 @@ import {
   ProtocolError,
   RedisPool,
   RedisPoolError,
+  RedisUnavailableError,
   type StringClient,
 } from '../src/index.js';
 import { type FakeConnection, type FakeReply, startFakeRedis, startRedisServer } from '../src/testing/index.js';
@@ -234,6 +235,30 @@ describe('a reply that cannot be decoded or matched ends the connection: no call
       assertLostToProtocol(outcome.triggerError, /not the fence written after them .* within REDIS_SOCKET_TIMEOUT/);
       assert.ok(((outcome.triggerError as Error).cause as Error).cause instanceof CommandTimeoutError);
       assert.equal(outcome.right, 16);
+    } finally {
+      pool.destroy();
+      await server.stop();
+    }
+  });
+
+  test('with REDIS_REPLY_FENCES, a server that refuses every command while it loads refuses the fence too: the caller gets RedisUnavailableError, not a broken stream', async () => {
+    let loading = false;
+    const server = await startFakeRedis({
+      reply: ([name]) =>
+        loading && (name === 'GET' || name === 'ECHO')
+          ? '-LOADING Redis is loading the dataset in memory\r\n'
+          : undefined,
+    });
+    const pool = new RedisPool<true>({ logger: silent });
+    try {
+      const client = await pool.getClient(settingsFor(server.url, { redisReplyFences: true }));
+      loading = true;
+      await assert.rejects(
+        client.get('k'),
+        (error) => error instanceof RedisUnavailableError && error.reason === 'loading',
+      );
+      loading = false;
+      assert.equal(await client.get('k'), null, 'the same connection serves on');
     } finally {
       pool.destroy();
       await server.stop();

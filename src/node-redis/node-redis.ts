@@ -341,10 +341,15 @@ function watchedName(
  * error)` instead of the socket's own error (the queue's two flush methods).
  */
 export function typeLostCommands(client: StringClient, toError: (error: Error) => Error): void {
+  aroundFlushes(client, (flush, error) => flush(toError(error)));
+}
+
+/** Puts `around` around both of the queue's flush methods, which reject the commands outstanding. */
+function aroundFlushes(client: StringClient, around: (flush: (error: Error) => void, error: Error) => void): void {
   const queue = queueOf(client);
   for (const method of ['flushAll', 'flushWaitingForReply'] as const) {
     const flush = queue[method].bind(queue);
-    queue[method] = (error) => flush(toError(error));
+    queue[method] = (error) => around(flush, error);
   }
 }
 
@@ -353,14 +358,10 @@ export function typeLostCommands(client: StringClient, toError: (error: Error) =
  * `client` (a lost, ended or flushed connection), after they are rejected.
  */
 export function onFlush(client: StringClient, listener: (error: Error) => void): void {
-  const queue = queueOf(client);
-  for (const method of ['flushAll', 'flushWaitingForReply'] as const) {
-    const flush = queue[method].bind(queue);
-    queue[method] = (error) => {
-      flush(error);
-      listener(error);
-    };
-  }
+  aroundFlushes(client, (flush, error) => {
+    flush(error);
+    listener(error);
+  });
 }
 
 /** True while `client` has subscriptions. */

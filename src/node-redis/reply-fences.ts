@@ -87,10 +87,15 @@ export interface FenceOptions {
   refusal(error: Error): Error;
 }
 
-/** Whether `reply` (an error reply, with `error`) is the reply of the fence whose type mapping is `typeMapping`. */
+/**
+ * Whether `reply` (an error reply, with `error`) is the reply of the fence whose type mapping is
+ * `typeMapping`. An error reply may reach the gate as the pool classified it (LOADING as a
+ * `RedisUnavailableError`), with the server's own reply as its cause.
+ */
 function isFenceReply(reply: unknown, typeMapping: TypeMapping, error: boolean): boolean {
-  if (error) return reply instanceof Error && REFUSES_EVERY_COMMAND.test(reply.message);
-  return reply === typeMapping[TOKEN];
+  if (!error) return reply === typeMapping[TOKEN];
+  const refusal = (value: unknown) => value instanceof Error && REFUSES_EVERY_COMMAND.test(value.message);
+  return refusal(reply) || (reply instanceof Error && refusal(reply.cause));
 }
 
 /** How a reply in a fence's place differs from the token, for the error; never the reply itself, which may be data. */

@@ -67,19 +67,25 @@ export async function startFakeRedis(options: FakeRedisOptions = {}): Promise<Fa
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    const connection = {
-      id: ++accepted,
-      protocol: 2 as 2 | 3,
-      write: (bytes: string | Buffer) => {
-        if (!socket.destroyed) socket.write(bytes);
-      },
-      destroy: () => socket.destroy(),
-    };
     const parser = new CommandParser();
     /** Commands received while a reply is being written later, answered after it. */
     const queued: string[][] = [];
     /** What the function has written of a reply it writes later, until it is a whole RESP value. */
     let later: Buffer | undefined;
+    const connection = {
+      id: ++accepted,
+      protocol: 2 as 2 | 3,
+      write: (bytes: string | Buffer) => {
+        if (socket.destroyed) return;
+        socket.write(bytes);
+        if (later === undefined) return;
+        later = Buffer.concat([later, Buffer.from(bytes)]);
+        if (endOfValue(later, 0) === -1) return;
+        later = undefined;
+        answer();
+      },
+      destroy: () => socket.destroy(),
+    };
     const answer = () => {
       while (later === undefined && queued.length > 0) {
         const command = queued.shift() as string[];
@@ -88,15 +94,6 @@ export async function startFakeRedis(options: FakeRedisOptions = {}): Promise<Fa
         if (reply === null) later = Buffer.alloc(0);
         else if (!socket.destroyed) socket.write(reply);
       }
-    };
-    connection.write = (bytes) => {
-      if (socket.destroyed) return;
-      socket.write(bytes);
-      if (later === undefined) return;
-      later = Buffer.concat([later, Buffer.from(bytes)]);
-      if (endOfValue(later, 0) === -1) return;
-      later = undefined;
-      answer();
     };
     socket.on('data', (chunk) => {
       for (const command of parser.push(chunk)) {

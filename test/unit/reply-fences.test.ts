@@ -93,6 +93,13 @@ describe('ReplyFences', () => {
       written.answer(new Error(refusal), true);
       assert.deepEqual(await state(held), { rejected: new Error(refusal) });
     }
+    // As the pool classifies it: LOADING becomes a RedisUnavailableError whose cause is the server's reply.
+    const { write, reply } = fences();
+    const written = write();
+    const classified = new Error('Redis is unavailable', { cause: new Error('LOADING Redis is loading') });
+    const held = reply(classified, true);
+    written.answer(classified, true);
+    assert.deepEqual(await state(held), { rejected: classified });
   });
 
   test('the message says what came, never the value, which may be data', () => {
