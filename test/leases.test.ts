@@ -257,14 +257,46 @@ describe('a connection left changed is reset or closed before it is lent again',
     }
   });
 
-  test('CLIENT REPLY OFF and MONITOR are reset too', async () => {
+  test('CLIENT REPLY is refused, in every form, naming where to send it; the lease stays in step', async () => {
     const pool = await openPool();
     try {
-      await pool.withConnection((client) => {
-        // With replies off, this command's reply never comes: the connection must not be lent again.
-        client.sendCommand(['CLIENT', 'REPLY', 'OFF']).catch(() => {});
+      await pool.withConnection(async (client) => {
+        await client.set('reply:a', 'A');
+        await client.set('reply:b', 'B');
+        const refused = [
+          client.sendCommand(['CLIENT', 'REPLY', 'SKIP']),
+          client.sendCommand(['client', 'reply', 'off']),
+          client.multi().get('reply:a').addCommand(['CLIENT', 'REPLY', 'SKIP']).exec(),
+          client.multi().addCommand(['CLIENT', 'REPLY', 'OFF']).get('reply:a').execAsPipeline(),
+        ];
+        for (const call of refused) {
+          await assert.rejects(call, (error) => {
+            assert.ok(error instanceof ClientUsageError, String(error));
+            assert.match(error.message, /^CLIENT REPLY is not available on a leased client/);
+            assert.match(error.message, /client\.duplicate\(\)/);
+            return true;
+          });
+        }
+        // What the report saw: CLIENT REPLY SKIP resolved with the GET after it, and later commands hung.
+        assert.deepEqual(await Promise.all([client.get('reply:b'), client.get('reply:a')]), ['B', 'A']);
       });
-      assert.equal(await pool.withConnection((client) => client.ping()), 'PONG');
+      const stats = pool.stats();
+      assert.equal(stats.closed.broken + stats.closed.hung, 0, 'no lease was lost to it');
+    } finally {
+      pool.destroy();
+    }
+  });
+
+  test('CLIENT TRACKING and MONITOR are reset too', async () => {
+    // One lease connection, so the second lease is the first one's connection.
+    const pool = await openPool({ redisMaxConnections: 2 });
+    try {
+      await pool.withConnection((client) => client.clientTracking(true));
+      assert.deepEqual(await pool.withConnection((client) => client.clientTrackingInfo()), {
+        flags: ['off'],
+        redirect: -1,
+        prefixes: [],
+      });
       await pool.withConnection((client) => client.monitor(() => {}));
       assert.equal(await pool.withConnection((client) => client.ping()), 'PONG');
     } finally {

@@ -246,7 +246,10 @@ describe('connection-state commands on the shared client', () => {
         ['MONITOR', () => client.monitor(() => {}), /withConnection/],
         ['SELECT', () => client.sendCommand(['SELECT', '2']), /REDIS_DB/],
         ['MULTI', () => client.sendCommand(['MULTI']), /multi\(\)/],
-        ['CLIENT REPLY', () => client.sendCommand(['CLIENT', 'REPLY', 'OFF']), /withConnection/],
+        ['CLIENT REPLY', () => client.sendCommand(['CLIENT', 'REPLY', 'OFF']), /client\.duplicate\(\)/],
+        ['CLIENT TRACKING', () => client.clientTracking(true), /client\.duplicate\(\)/],
+        ['CLIENT TRACKING', () => client.sendCommand(['client', 'tracking', 'on', 'BCAST']), /client\.duplicate\(\)/],
+        ['CLIENT TRACKING', () => client.multi().clientTracking(true).exec(), /client\.duplicate\(\)/],
         ['SELECT', () => client.multi().select(2).get('state:key').exec(), /REDIS_DB/],
       ];
       for (const [command, call, alternative] of refused) {
@@ -261,6 +264,7 @@ describe('connection-state commands on the shared client', () => {
       assert.equal(await client.get('state:key'), 'db0', 'still on database 0, not subscribed, replies on');
       assert.deepEqual(await client.multi().set('state:key', 'again').get('state:key').exec(), ['OK', 'again']);
       assert.equal(await client.sendCommand(['CLIENT', 'GETNAME']), `pool-test:shared:${process.pid}`);
+      assert.deepEqual((await client.clientTrackingInfo()).flags, ['off'], 'tracking stayed off');
     } finally {
       pool.destroy();
     }

@@ -57,6 +57,9 @@ export function blockingTimeoutMs(args: Args): number | undefined {
 const NOT_BLOCKING = new Set<string>();
 
 const LEASE_FOR_WATCH = 'redisPool.withConnection(), which lends a connection of your own for WATCH/MULTI/EXEC';
+const OWN_CONNECTION =
+  'client.duplicate(), a connection of your own that the pool counts and closes (RESP3, for CLIENT TRACKING ' +
+  "without REDIRECT, carries the server's invalidations on it)";
 const SUBSCRIBER =
   'redisPool.subscriber(), a dedicated connection that resubscribes after reconnects, or client.duplicate(), ' +
   'a connection of your own that the pool counts and closes';
@@ -84,7 +87,8 @@ const STATE: Record<string, { instead: string; methods?: readonly string[] }> = 
   SUNSUBSCRIBE: { instead: 'redisPool.subscriber() or client.duplicate()', methods: ['SUNSUBSCRIBE', 'sUnsubscribe'] },
   MONITOR: { instead: 'redisPool.withConnection(), or redis-cli monitor', methods: ['MONITOR', 'monitor'] },
   RESET: { instead: 'redisPool.withConnection()', methods: ['RESET', 'reset'] },
-  'CLIENT REPLY': { instead: 'redisPool.withConnection()' },
+  'CLIENT REPLY': { instead: OWN_CONNECTION },
+  'CLIENT TRACKING': { instead: OWN_CONNECTION },
 };
 
 /**
@@ -102,11 +106,14 @@ export const STATE_METHODS: Record<string, string> = Object.fromEntries(
 
 /**
  * The state-changing command these arguments make, as a key of `STATE_COMMANDS`, or
- * `undefined`. `CLIENT` is a family; only `CLIENT REPLY` changes state.
+ * `undefined`. `CLIENT` is a family; of it, `CLIENT REPLY` and `CLIENT TRACKING` change state.
  */
 export function stateCommand(args: Args): string | undefined {
   const name = word(args[0]);
-  if (name === 'CLIENT') return word(args[1]) === 'REPLY' ? 'CLIENT REPLY' : undefined;
+  if (name === 'CLIENT') {
+    const sub = `CLIENT ${word(args[1])}`;
+    return sub === 'CLIENT REPLY' || sub === 'CLIENT TRACKING' ? sub : undefined;
+  }
   return Object.hasOwn(STATE_COMMANDS, name) ? name : undefined;
 }
 

@@ -1,10 +1,10 @@
-import { blockingTimeoutMs } from '../client/commands.js';
+import { blockingTimeoutMs, STATE_COMMANDS, stateCommand } from '../client/commands.js';
 import { connectWithin, pingWithin } from '../client/connect.js';
 import { createConnection } from '../client/connection.js';
 import { refuseLifecycle } from '../client/facades.js';
 import type { ConnectionEventName, StringClient } from '../client/types.js';
 import { beforeDeadline } from '../deadline.js';
-import { ConnectionLostError, LeaseReleasedError } from '../errors.js';
+import { ClientUsageError, ConnectionLostError, LeaseReleasedError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { checkEveryCommand, decoderTap, flushAll, layerCommands, pendingCount } from '../node-redis/node-redis.js';
 import type { CommonAppSettings, NodeAddress } from '../settings.js';
@@ -13,6 +13,16 @@ import { LEASE, type Lease, type PooledConnection } from './lease.js';
 import { ReplyMonitor, type Verdict } from './reply-monitor.js';
 
 const word = (arg: unknown) => String(arg).toUpperCase();
+
+/** `CLIENT REPLY …`: refused on a lease, where a skipped reply would be the next command's. */
+const turnsRepliesOff = (args: readonly unknown[]) => stateCommand(args) === 'CLIENT REPLY';
+const refuseReplies = () =>
+  Promise.reject(
+    new ClientUsageError(
+      `CLIENT REPLY is not available on a leased client: a reply the server skips would be taken for the next ` +
+        `command's, and the lease goes back to the pool. Use ${STATE_COMMANDS['CLIENT REPLY']}.`,
+    ),
+  );
 
 /**
  * One connection that can be lent, with what it takes to lend it again safely: when it was made
@@ -39,7 +49,7 @@ export class LeasableConnection implements PooledConnection {
   #watching = false;
   #inMulti = false;
   #selectedDb: number;
-  #repliesOff = false;
+  #tracking = false;
   #monitoring = false;
   #wasReset = false;
 
@@ -117,14 +127,14 @@ export class LeasableConnection implements PooledConnection {
     this.#selectedDb = db;
     if (this.#needsReset()) await within(this.client.reset());
     else if (this.#watching || this.client.isWatching) await within(this.client.unwatch());
-    this.#watching = this.#inMulti = this.#repliesOff = this.#monitoring = this.#wasReset = false;
+    this.#watching = this.#inMulti = this.#tracking = this.#monitoring = this.#wasReset = false;
   }
 
   /** State a RESET must undo (WATCH alone needs only UNWATCH). */
   #needsReset(): boolean {
     return (
       this.#inMulti ||
-      this.#repliesOff ||
+      this.#tracking ||
       this.#monitoring ||
       this.#wasReset ||
       this.#selectedDb !== this.#settings.redisDb ||
@@ -143,6 +153,7 @@ export class LeasableConnection implements PooledConnection {
     layerCommands(this.client, {
       send: (self, args, options, next) => {
         if (!this.client.isOpen) return lost();
+        if (turnsRepliesOff(args)) return refuseReplies();
         this.#note(args);
         const reply = next(self, args, options);
         const blockingMs = blockingTimeoutMs(args);
@@ -154,12 +165,17 @@ export class LeasableConnection implements PooledConnection {
       },
       multi: (self, commands, rest, next) => {
         if (!this.client.isOpen) return lost();
+        if (commands.some(({ args }) => turnsRepliesOff(args))) return refuseReplies();
         // EXEC ends a WATCH whatever its outcome.
         const reply = next(self, commands, rest);
         this.#watching = false;
         return reply;
       },
-      pipeline: (self, commands, rest, next) => (this.client.isOpen ? next(self, commands, rest) : lost()),
+      pipeline: (self, commands, rest, next) => {
+        if (!this.client.isOpen) return lost();
+        if (commands.some(({ args }) => turnsRepliesOff(args))) return refuseReplies();
+        return next(self, commands, rest);
+      },
     });
   }
 
@@ -170,7 +186,7 @@ export class LeasableConnection implements PooledConnection {
     else if (name === 'MULTI') this.#inMulti = true;
     else if (name === 'EXEC' || name === 'DISCARD') this.#inMulti = this.#watching = false;
     else if (name === 'SELECT') this.#selectedDb = Number(String(args[1]));
-    else if (name === 'CLIENT' && word(args[1]) === 'REPLY') this.#repliesOff = word(args[2]) !== 'ON';
+    else if (name === 'CLIENT' && word(args[1]) === 'TRACKING') this.#tracking = word(args[2]) !== 'OFF';
     else if (name === 'RESET') this.#wasReset = true;
   }
 }

@@ -37,11 +37,13 @@ test('every blocking command of the design is recognised, with its own timeout',
   assert.equal(blockingTimeoutMs([Buffer.from('BRPOP'), 'a', '2']), 2000);
 });
 
-test('connection-state commands are recognised; CLIENT is a state command only for REPLY', () => {
+test('connection-state commands are recognised; CLIENT is a state command only for REPLY and TRACKING', () => {
   for (const name of Object.keys(STATE_COMMANDS).filter((name) => !name.includes(' '))) {
     assert.equal(stateCommand([name.toLowerCase()]), name);
   }
   assert.equal(stateCommand(['CLIENT', 'reply', 'OFF']), 'CLIENT REPLY');
+  assert.equal(stateCommand([Buffer.from('client'), Buffer.from('Tracking'), 'ON']), 'CLIENT TRACKING');
+  assert.equal(stateCommand(['CLIENT', 'TRACKINGINFO']), undefined);
   assert.equal(stateCommand(['CLIENT', 'GETNAME']), undefined);
   assert.equal(stateCommand(['GET', 'k']), undefined);
   assert.equal(stateCommand(['constructor']), undefined, 'not fooled by Object.prototype');
