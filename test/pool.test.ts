@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { checkServerIdentity } from 'node:tls';
 import { inspect } from 'node:util';
 import { createClient } from 'redis';
 import type { StringClient } from '../src/client/types.js';
@@ -322,6 +323,37 @@ describe('TLS with REDIS_SSL_CA_CERTS', () => {
       assert.equal(await client.ping(), 'PONG');
     } finally {
       pool.destroy();
+    }
+  });
+
+  test('clientOptions carry the TLS options beyond the files: rejectUnauthorized, servername (checked by checkServerIdentity)', async () => {
+    // Without the CA file, only rejectUnauthorized: false lets the self-signed chain through.
+    const trusting = new RedisPool<true>({ logger: silent, clientOptions: { socket: { rejectUnauthorized: false } } });
+    try {
+      assert.equal(await (await trusting.getClient(settingsFor(tlsServer.url))).ping(), 'PONG');
+      assert.equal(await trusting.withConnection((lease) => lease.ping()), 'PONG');
+    } finally {
+      trusting.destroy();
+    }
+    const named: string[] = [];
+    const naming = new RedisPool({
+      logger: silent,
+      clientOptions: {
+        socket: {
+          servername: 'localhost',
+          checkServerIdentity: (host, certificate) => {
+            named.push(host);
+            return checkServerIdentity(host, certificate);
+          },
+        },
+      },
+    });
+    try {
+      const client = await naming.getClient(settingsFor(tlsServer.url, { redisSslCaCerts: file('ca.crt') }));
+      assert.equal(await client.ping(), 'PONG');
+      assert.ok(named.length > 0 && named.every((host) => host === 'localhost'), named.join());
+    } finally {
+      naming.destroy();
     }
   });
 

@@ -31,6 +31,7 @@ import { checkReply, expectReplies, UnmatchedReply } from '../node-redis/reply-c
 import { answerable, ReplyFences } from '../node-redis/reply-fences.js';
 import type { CommonAppSettings, NodeAddress } from '../settings.js';
 import { killedBy, toConnectError } from './connect.js';
+import { type ClientExtras, withExtras } from './extras.js';
 import { type ConnectionRole, clientOptions } from './options.js';
 import type { ConnectionEventName, StringClient } from './types.js';
 
@@ -69,6 +70,8 @@ export interface ConnectionSpec {
   hooks?: ConnectionHooks;
   /** node-redis options that replace the pool's own (for duplicates). */
   overrides?: RedisClientOptions;
+  /** The pool's scripts, functions and client options (`RedisPoolOptions`). */
+  extras?: ClientExtras | undefined;
 }
 
 /**
@@ -83,9 +86,10 @@ export function createConnection({
   reconnect = 'after-ready',
   hooks = {},
   overrides = {},
+  extras,
 }: ConnectionSpec): StringClient {
   let established = reconnect === 'always';
-  const options = { ...clientOptions(settings, role, hooks.address), ...overrides };
+  const options = { ...withExtras(clientOptions(settings, role, hooks.address), extras), ...overrides };
   options.socket = {
     ...options.socket,
     reconnectStrategy: (retries, cause) => {
@@ -105,7 +109,14 @@ export function createConnection({
   // node-redis's duplicate() would copy the pool's options into a client without the protection
   // above, and with this connection's socket killer.
   (client as unknown as Record<string, unknown>).duplicate = function (this: object, more?: RedisClientOptions) {
-    return createDuplicate({ settings, logger, receiver: this, hooks: { address: hooks.address }, overrides: more });
+    return createDuplicate({
+      settings,
+      logger,
+      receiver: this,
+      hooks: { address: hooks.address },
+      overrides: more,
+      extras,
+    });
   };
   const report = hooks.onEvent ?? (() => undefined);
   client.on('connect', () => report('connect'));
@@ -140,11 +151,13 @@ export function createDuplicate({
   receiver,
   hooks,
   overrides,
+  extras,
 }: Omit<ConnectionSpec, 'role' | 'reconnect'> & { receiver: object }): StringClient {
   return createConnection({
     settings,
     role: 'duplicate',
     logger,
+    extras,
     ...(hooks ? { hooks } : {}),
     overrides: {
       disableOfflineQueue: false,

@@ -1,6 +1,7 @@
 import { blockingTimeoutMs, STATE_COMMANDS, stateCommand } from '../client/commands.js';
 import { connectWithin, pingWithin } from '../client/connect.js';
 import { createConnection } from '../client/connection.js';
+import type { ClientExtras } from '../client/extras.js';
 import { refuseLifecycle } from '../client/facades.js';
 import type { ConnectionEventName, StringClient } from '../client/types.js';
 import { beforeDeadline } from '../deadline.js';
@@ -220,6 +221,8 @@ export interface LeasableOptions {
   logger: Logger;
   target: Target;
   onEvent?: ((event: ConnectionEventName, error?: unknown) => void) | undefined;
+  /** The pool's scripts, functions and client options. */
+  extras?: ClientExtras | undefined;
 }
 
 /** Opens a leasable connection to where `target` points now, connected and PINGed: the lease pool's factory. */
@@ -228,11 +231,13 @@ export async function openLeasable({
   logger,
   target,
   onEvent,
+  extras,
 }: LeasableOptions): Promise<LeasableConnection> {
   const address = target.address();
   let connection: LeasableConnection | undefined;
   const client = createConnection({
     settings,
+    extras,
     role: 'lease',
     logger,
     reconnect: 'never',

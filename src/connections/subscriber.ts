@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { connectWithin } from '../client/connect.js';
 import { type ConnectionHooks, createConnection } from '../client/connection.js';
+import type { ClientExtras } from '../client/extras.js';
 import type { ConnectionEventName, StringClient } from '../client/types.js';
 import { PoolClosedError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -33,6 +34,8 @@ export interface SubscriberOptions {
   /** Where shard channels go instead of its connection: the cluster client, in cluster mode. */
   sharded?: ShardedPubSub | undefined;
   closes: Closes;
+  /** The pool's client options (`RedisPoolOptions.clientOptions`). */
+  extras?: ClientExtras | undefined;
 }
 
 /**
@@ -47,6 +50,7 @@ export interface SubscriberOptions {
  */
 export class Subscriber extends EventEmitter<SubscriberEvents> {
   readonly #settings: CommonAppSettings;
+  readonly #extras: ClientExtras | undefined;
   readonly #logger: Logger;
   readonly #reserveSlot: () => Promise<void>;
   readonly #giveSlot: () => void;
@@ -67,10 +71,11 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   #reconnects = 0;
 
   /** @internal Made by the pool: `await redisPool.subscriber()`. */
-  constructor({ settings, logger, slots, target, onEvent, sharded, closes }: SubscriberOptions) {
+  constructor({ settings, logger, slots, target, onEvent, sharded, closes, extras }: SubscriberOptions) {
     super();
     this.#target = target;
     this.#settings = settings;
+    this.#extras = extras;
     this.#logger = logger;
     this.#reserveSlot = slots.reserve;
     this.#giveSlot = slots.give;
@@ -276,6 +281,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   async #open(): Promise<StringClient> {
     const client = createConnection({
       settings: this.#settings,
+      extras: this.#extras,
       role: 'subscriber',
       logger: this.#logger,
       reconnect: 'never',

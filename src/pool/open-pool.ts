@@ -5,6 +5,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { RedisClientOptions } from 'redis';
+import type { ClientExtras } from '../client/extras.js';
 import type { ConnectionRole } from '../client/options.js';
 import type { ConnectionEventName, TopologyClient } from '../client/types.js';
 import { CLOSE_REASONS, type CloseReason, Closes } from '../connections/closes.js';
@@ -59,6 +60,16 @@ export interface PoolEvents {
   leak: [report: LeakReport];
 }
 
+/** What a pool opens with, besides its settings. */
+export interface OpenPoolParts {
+  logger: Logger;
+  /** The pool's emitter, which the pool's events go out on. */
+  events: EventEmitter<PoolEvents>;
+  onLeaseTime: LeaseEvents['onLeaseTime'];
+  /** The pool's scripts, functions and client options (`RedisPoolOptions`). */
+  extras: ClientExtras | undefined;
+}
+
 /**
  * Everything an open pool holds: the topology the settings choose, and what every topology shares
  * (the pool's events, the one ticker, the subscriber).
@@ -77,15 +88,11 @@ export class OpenPool {
   /** Readies seen per role; each after the first is a reconnect. */
   readonly #readies = new Map<ConnectionRole, number>();
   readonly #closes: Closes;
+  readonly #extras: ClientExtras | undefined;
 
   /** Opens the topology the settings choose; on failure nothing is left open. */
-  static async open(
-    settings: CommonAppSettings,
-    logger: Logger,
-    events: EventEmitter<PoolEvents>,
-    onLeaseTime: LeaseEvents['onLeaseTime'],
-  ): Promise<OpenPool> {
-    const pool = new OpenPool(settings, logger, events, onLeaseTime);
+  static async open(settings: CommonAppSettings, parts: OpenPoolParts): Promise<OpenPool> {
+    const pool = new OpenPool(settings, parts);
     try {
       await pool.#topology.open();
     } catch (error) {
@@ -97,13 +104,9 @@ export class OpenPool {
     return pool;
   }
 
-  private constructor(
-    settings: CommonAppSettings,
-    logger: Logger,
-    events: EventEmitter<PoolEvents>,
-    onLeaseTime: LeaseEvents['onLeaseTime'],
-  ) {
+  private constructor(settings: CommonAppSettings, { logger, events, onLeaseTime, extras }: OpenPoolParts) {
     this.settings = settings;
+    this.#extras = extras;
     this.logger = logger;
     this.#events = events;
     this.#closes = new Closes(logger);
@@ -125,6 +128,7 @@ export class OpenPool {
         onLeaseTime,
       },
       onMoved: () => this.#subscriber?.moveOn(),
+      extras,
     };
     this.#topology = settings.redisClusterNodes
       ? new ClusterTopology(context)
@@ -163,6 +167,7 @@ export class OpenPool {
       onEvent: this.#reporter('subscriber'),
       sharded: this.#topology.shardedPubSub,
       closes: this.#closes,
+      extras: this.#extras,
     });
     return this.#subscriber;
   }

@@ -1,8 +1,15 @@
 import { EventEmitter } from 'node:events';
+import type { RedisFunctions, RedisScripts } from 'redis';
+import {
+  type ClientExtras,
+  checkAgainstSettings,
+  checkClientOptions,
+  type PoolClientOptions,
+} from '../client/extras.js';
 import type { RedisPoolClient } from '../client/types.js';
 import type { LeaseOptions } from '../connections/lease.js';
 import type { Subscriber } from '../connections/subscriber.js';
-import { PoolClosedError, SettingsConflictError } from '../errors.js';
+import { ClientUsageError, PoolClosedError, SettingsConflictError } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import { checkNodeRedis } from '../node-redis/self-check.js';
 import { CommonAppSettings, type SettingsInput } from '../settings.js';
@@ -19,13 +26,38 @@ import { CLOSED_POOL_STATS, OpenPool, type PoolEvents, type PoolStats } from './
 import { type HealthReport, healthReport } from './readiness.js';
 import { type CloseOnSignalsOptions, closeOnSignals } from './shutdown.js';
 
-/** Options of a `RedisPool` that are not settings. */
-export interface RedisPoolOptions {
+/** Options of a `RedisPool` that are not settings: what code gives and no environment can say. */
+export interface RedisPoolOptions<S extends RedisScripts = {}, F extends RedisFunctions = {}> {
   /**
    * Where the pool logs (pino-compatible). By default, JSON lines on stderr at `LOG_LEVEL`.
    * @example new RedisPool({ logger: pino() })
    */
   logger?: Logger;
+  /**
+   * node-redis Lua scripts (`defineScript()`), as methods of every client the pool hands out: the
+   * shared client, leases, duplicates and the cluster client, typed. A script the server has lost
+   * (SCRIPT FLUSH, a restart, a failover, a new cluster node) is sent again with EVAL, once,
+   * without the caller seeing NOSCRIPT; in cluster mode, on its first key's node.
+   * @example
+   * const pool = new RedisPool({ scripts: { take: defineScript({ NUMBER_OF_KEYS: 1, SCRIPT: '…',
+   *   parseCommand: (parser, key: string) => parser.pushKey(key), transformReply: () => 0 as NumberReply }) } });
+   * await (await pool.getClient()).take('bucket');
+   */
+  scripts?: S;
+  /**
+   * node-redis function definitions (libraries loaded with FUNCTION LOAD), as typed methods of
+   * every client the pool hands out (`client.library.fn(…)`). Loading the library is the
+   * service's own step: the pool cannot send code it is not given.
+   */
+  functions?: F;
+  /**
+   * Connection options the environment cannot carry: TLS options beyond the files of
+   * `REDIS_SSL_*`, a `credentialsProvider` for credentials that rotate, socket `family` and
+   * `lookup`, and `nodeAddressMap` in cluster mode. Merged under the options the pool owns;
+   * naming one of those (the offline queue, timers, the reconnect strategy, the name …) is a
+   * `ClientUsageError` that says which setting governs it.
+   */
+  clientOptions?: PoolClientOptions;
 }
 
 /** Options of `close()`. */
@@ -39,7 +71,11 @@ export interface CloseOptions {
 }
 
 /** The client a `withConnection()` callback receives: exclusive to it until it returns. */
-export type LeasedClient<D extends boolean = true> = RedisPoolClient<D>;
+export type LeasedClient<
+  D extends boolean = true,
+  S extends RedisScripts = {},
+  F extends RedisFunctions = {},
+> = RedisPoolClient<D, S, F>;
 
 /**
  * A Redis connection pool: the TypeScript port of `refactorizado.common.redis_pool.RedisPool`,
@@ -53,8 +89,13 @@ export type LeasedClient<D extends boolean = true> = RedisPoolClient<D>;
  * lends exclusive connections with `withConnection()`, and keeps a dedicated connection for
  * pub/sub, all within `REDIS_MAX_CONNECTIONS`.
  */
-export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEvents> {
-  readonly #logger: Logger | undefined;
+export class RedisPool<
+  D extends boolean = boolean,
+  S extends RedisScripts = {},
+  F extends RedisFunctions = {},
+> extends EventEmitter<PoolEvents> {
+  #logger: Logger | undefined;
+  #extras: ClientExtras;
   readonly #leaseTimeListeners: ((kind: 'wait' | 'use', seconds: number) => void)[] = [];
   #settings: CommonAppSettings | undefined;
   #open: OpenPool | undefined;
@@ -63,9 +104,41 @@ export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEve
   /** Bumped by destroy(), so a pool that finishes opening afterwards is thrown away. */
   #generation = 0;
 
-  constructor(options: RedisPoolOptions = {}) {
+  /** @throws {ClientUsageError} when `options.clientOptions` names an option the pool owns, or one it does not know. */
+  constructor(options: RedisPoolOptions<S, F> = {}) {
     super();
     this.#logger = options.logger;
+    this.#extras = extrasOf(options);
+  }
+
+  /**
+   * Gives a pool that is not open (the process-wide {@link redisPool}, say) its options, and
+   * returns it typed with its scripts and functions. Options not given keep their values.
+   *
+   * @throws {ClientUsageError} when the pool is open or opening (close it first), or when
+   * `options.clientOptions` names an option the pool owns.
+   * @example
+   * export const redis = redisPool.configure({ scripts: { take } });
+   * await (await redis.getClient()).take('bucket');
+   */
+  configure<S2 extends RedisScripts = S, F2 extends RedisFunctions = F>(
+    options: RedisPoolOptions<S2, F2>,
+  ): RedisPool<D, S2, F2> {
+    if (this.#open || this.#opening) {
+      throw new ClientUsageError(
+        'configure() is for a pool that is not open: this one is open (or opening) with its options. ' +
+          'Call it before the first getClient(), or close() the pool first.',
+      );
+    }
+    const extras = extrasOf({
+      scripts: this.#extras.scripts,
+      functions: this.#extras.functions,
+      clientOptions: this.#extras.client,
+      ...options,
+    });
+    this.#logger = options.logger ?? this.#logger;
+    this.#extras = extras;
+    return this as unknown as RedisPool<D, S2, F2>;
   }
 
   /**
@@ -142,9 +215,9 @@ export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEve
    */
   async getClient<D extends boolean = boolean>(
     settings?: CommonAppSettings<D> | SettingsInput<D>,
-  ): Promise<RedisPoolClient<D>> {
+  ): Promise<RedisPoolClient<D, S, F>> {
     const open = await this.#ensureOpen(settings);
-    return open.client as RedisPoolClient<D>;
+    return open.client as unknown as RedisPoolClient<D, S, F>;
   }
 
   /**
@@ -161,8 +234,8 @@ export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEve
    *   await client.multi().set('balance', String(balance - 10)).exec();
    * });
    */
-  withConnection<T>(fn: (client: LeasedClient<D>) => Promise<T> | T, options?: LeaseOptions): Promise<T>;
-  withConnection<T>(options: LeaseOptions, fn: (client: LeasedClient<D>) => Promise<T> | T): Promise<T>;
+  withConnection<T>(fn: (client: LeasedClient<D, S, F>) => Promise<T> | T, options?: LeaseOptions): Promise<T>;
+  withConnection<T>(options: LeaseOptions, fn: (client: LeasedClient<D, S, F>) => Promise<T> | T): Promise<T>;
   withConnection<T>(
     first: LeaseOptions | ((client: never) => Promise<T> | T),
     second?: LeaseOptions | ((client: never) => Promise<T> | T),
@@ -298,9 +371,15 @@ export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEve
     const generation = this.#generation;
     const logger = this.#logger ?? createLogger(settings.logLevel);
     try {
+      checkAgainstSettings(this.#extras.client, settings);
       await checkNodeRedis(settings.redisClusterNodes !== undefined, logger);
-      const open = await OpenPool.open(settings, logger, this, (kind, ms) => {
-        for (const listener of this.#leaseTimeListeners) listener(kind, ms / 1000);
+      const open = await OpenPool.open(settings, {
+        logger,
+        events: this,
+        onLeaseTime: (kind, ms) => {
+          for (const listener of this.#leaseTimeListeners) listener(kind, ms / 1000);
+        },
+        extras: this.#extras,
       });
       if (generation !== this.#generation) {
         open.destroy();
@@ -317,7 +396,16 @@ export class RedisPool<D extends boolean = boolean> extends EventEmitter<PoolEve
   }
 }
 
-/** The process-wide pool, like the Python module's `redis_pool`. */
+/** A pool's options as its connections take them, checked. */
+function extrasOf({ scripts, functions, clientOptions = {} }: RedisPoolOptions<RedisScripts, RedisFunctions>) {
+  checkClientOptions(clientOptions);
+  return { scripts, functions, client: clientOptions };
+}
+
+/**
+ * The process-wide pool, like the Python module's `redis_pool`. It takes scripts, functions and
+ * client options through {@link RedisPool.configure} before it opens.
+ */
 export const redisPool = new RedisPool();
 
 /**

@@ -2,6 +2,7 @@ import calculateSlot from 'cluster-key-slot';
 import type { RedisClientOptions, RedisClusterOptions } from 'redis';
 import { blockingTimeoutMs } from '../client/commands.js';
 import { openWithin, pingWithin } from '../client/connect.js';
+import { type ClientExtras, mapNodeAddress, withExtras } from '../client/extras.js';
 import { CLUSTER_EVENTS, forwardEvents, ownListeners, shareLifecycle } from '../client/facades.js';
 import { clientOptions } from '../client/options.js';
 import type { ClusterClient } from '../client/types.js';
@@ -51,6 +52,7 @@ const PASSING = [ErrorReply, WatchError, MaxCommandRedirectionsError, RedisPoolE
  */
 export class ClusterTopology implements Topology {
   readonly #settings: CommonAppSettings;
+  readonly #extras: ClientExtras | undefined;
   readonly #logger: Logger;
   readonly #events: LeaseEvents;
   readonly #cluster: Cluster;
@@ -63,18 +65,22 @@ export class ClusterTopology implements Topology {
   #subscriberSlots = 0;
   #closed = false;
 
-  constructor({ settings, logger, leaseEvents, closes }: TopologyContext) {
+  constructor({ settings, logger, leaseEvents, closes, extras }: TopologyContext) {
     this.#closes = closes;
     this.#settings = settings;
+    this.#extras = extras;
     this.#logger = logger;
     this.#events = leaseEvents;
-    const { socket, ...defaults } = clientOptions(settings, 'shared');
+    const { socket, ...defaults } = withExtras(clientOptions(settings, 'shared'), extras);
+    const nodeAddressMap = extras?.client.nodeAddressMap;
     const { host: _host, port: _port, ...socketDefaults } = socket as Record<string, unknown>;
     // No per-command timer: each node client gets the pool's O(1) watchdog (cluster-nodes.ts).
     // node-redis adds the slot to every command's options, so that key is declared too (see
     // clientOptions on why every key is). The cluster's own options win over the node clients'.
     const commandOptions = { ...defaults.commandOptions, slotNumber: undefined };
     this.#cluster = createCluster<{}, {}, {}, 3, {}>({
+      ...(extras?.scripts ? { scripts: extras.scripts } : {}),
+      ...(extras?.functions ? { functions: extras.functions } : {}),
       // Typed as RESP3 throughout; with REDIS_PROTOCOL=2 a few replies take RESP2 shapes (see the setting).
       RESP: settings.redisProtocol as 3,
       commandOptions,
@@ -87,10 +93,15 @@ export class ClusterTopology implements Topology {
         disableOfflineQueue: false,
       } as RedisClusterOptions['defaults'],
       // Called for each node client the cluster makes: its socket is made killable, so that
-      // protectClient() can end it when a reply cannot be used (see cluster-nodes.ts).
+      // protectClient() can end it when a reply cannot be used (see cluster-nodes.ts). The
+      // caller's map (clientOptions.nodeAddressMap) says where a node announced at `address` is.
       nodeAddressMap: (address: string) => {
         const at = address.lastIndexOf(':');
-        return killableSocket({ host: address.slice(0, at), port: Number(address.slice(at + 1)) });
+        const { host, port } = mapNodeAddress(nodeAddressMap, address) ?? {
+          host: address.slice(0, at),
+          port: Number(address.slice(at + 1)),
+        };
+        return killableSocket({ host, port });
       },
     });
     this.#cluster.on('error', (error: unknown) =>
@@ -265,7 +276,7 @@ export class ClusterTopology implements Topology {
       const up = masters.filter((master) => master.client?.isReady);
       const choices = up.length > 0 ? up : masters;
       const chosen = choices[Math.floor(Math.random() * choices.length)];
-      return chosen && { host: chosen.host, port: chosen.port };
+      return chosen && this.#reachable(chosen);
     });
   }
 
@@ -305,13 +316,20 @@ export class ClusterTopology implements Topology {
     );
   }
 
+  /** Where a node the cluster announces is reached: through the caller's address map, or as announced. */
+  #reachable({ host, port }: NodeAddress): NodeAddress {
+    return mapNodeAddress(this.#extras?.client.nodeAddressMap, `${host}:${port}`) ?? { host, port };
+  }
+
   #leasesFor(master: NodeAddress): LeasePool<LeasableConnection> {
     const address = `${master.host}:${master.port}`;
     let pool = this.#leases.get(address);
     if (!pool) {
       const budget = new ConnectionBudget(this.#settings.redisMaxConnections);
       const [settings, logger, events] = [this.#settings, this.#logger, this.#events];
-      const target = new FixedTarget(master.host, master.port);
+      const reachable = this.#reachable(master);
+      const target = new FixedTarget(reachable.host, reachable.port);
+      const extras = this.#extras;
       pool = new LeasePool({
         settings,
         logger,
@@ -319,7 +337,7 @@ export class ClusterTopology implements Topology {
         target,
         budget,
         closes: this.#closes,
-        open: () => openLeasable({ settings, logger, target, onEvent: events.onEvent }),
+        open: () => openLeasable({ settings, logger, target, onEvent: events.onEvent, extras }),
       });
       this.#leases.set(address, pool);
     }

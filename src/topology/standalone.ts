@@ -29,7 +29,7 @@ export class StandaloneTopology implements Topology {
     context: TopologyContext,
     target: Target = new FixedTarget(context.settings.redisHost, context.settings.redisPort),
   ) {
-    const { settings, logger, leaseEvents } = context;
+    const { settings, logger, leaseEvents, extras } = context;
     this.context = context;
     this.target = target;
     this.#budget = new ConnectionBudget(settings.redisMaxConnections);
@@ -40,13 +40,13 @@ export class StandaloneTopology implements Topology {
       target,
       budget: this.#budget,
       closes: context.closes,
-      open: () => openLeasable({ settings, logger, target, onEvent: leaseEvents.onEvent }),
+      open: () => openLeasable({ settings, logger, target, onEvent: leaseEvents.onEvent, extras }),
     });
     // The shared connection holds one of the REDIS_MAX_CONNECTIONS slots for as long as the pool is open.
     this.#budget.tryTake();
     this.shared = new SharedConnection(settings, logger, {
       closes: context.closes,
-      create: (reconnect, hooks) => createConnection({ settings, role: 'shared', logger, reconnect, hooks }),
+      create: (reconnect, hooks) => createConnection({ settings, role: 'shared', logger, reconnect, hooks, extras }),
       target: this.target,
       onLease: (use) => this.leases.run(use),
       onReadonly: () => this.leases.discardIdle(),
@@ -84,10 +84,11 @@ export class StandaloneTopology implements Topology {
   }
 
   duplicate(receiver: object, overrides: RedisClientOptions | undefined): StringClient {
-    const { settings, logger, report } = this.context;
+    const { settings, logger, report, extras } = this.context;
     return createDuplicate({
       settings,
       logger,
+      extras,
       receiver,
       hooks: { address: this.target.address(), onEvent: report('duplicate') },
       ...(overrides ? { overrides } : {}),

@@ -1,4 +1,5 @@
 import type { RedisClientOptions } from 'redis';
+import type { ClientExtras } from '../client/extras.js';
 import type { ConnectionRole } from '../client/options.js';
 import type { ConnectionEventName, TopologyClient } from '../client/types.js';
 import type { Closes } from '../connections/closes.js';
@@ -52,6 +53,8 @@ export interface TopologyContext {
   closes: Closes;
   /** The topology's connections now lead elsewhere (a failover): the subscriber must follow. */
   onMoved(): void;
+  /** The pool's scripts, functions and client options (`RedisPoolOptions`), for every connection. */
+  extras: ClientExtras | undefined;
 }
 
 /**
