@@ -36,6 +36,7 @@ import type { DuplicateClient } from '../pool/duplicates.js';
 import type { TopologyHealth } from '../pool/readiness.js';
 import type { CommonAppSettings, NodeAddress } from '../settings.js';
 import { type ClusterNode, ClusterNodeClients } from './cluster-nodes.js';
+import { ClusterScan, installScanIterators } from './cluster-scan.js';
 import { AnyOfTarget, FixedTarget, type Target } from './target.js';
 import type { ClusterNodeStats, Topology, TopologyContext, TopologyStats } from './topology.js';
 
@@ -114,6 +115,7 @@ export class ClusterTopology implements Topology {
     shareLifecycle(facade, logger, "the pool's cluster client");
     ownListeners(facade);
     forwardEvents(this.#cluster, CLUSTER_EVENTS, () => facade);
+    installScanIterators(facade, new ClusterScan(this.#cluster, (error) => this.#typed(error)));
     this.#facade = facade;
     this.#subscriberTarget = this.#anyPrimary();
   }
@@ -131,7 +133,10 @@ export class ClusterTopology implements Topology {
     for (const master of this.#masters()) this.#leasesFor(master).prewarm();
   }
 
-  /** The cluster client callers use (node-redis's `RedisCluster`, typed as the pool's client). */
+  /**
+   * The cluster client callers use: node-redis's `RedisCluster`, typed as the pool's client, with
+   * the scan iterators its single-server client has (cluster-scan.ts).
+   */
   get client(): Cluster {
     return this.#facade;
   }
@@ -288,8 +293,6 @@ export class ClusterTopology implements Topology {
    * goes straight to its node's client when that is ready (see `layerClusterCommands`).
    */
   #layerCommands(): void {
-    const url = this.#settings.redisUrl;
-    const timeoutMs = this.#settings.redisSocketTimeout * 1000;
     const cluster = this.#cluster;
     const readyClientFor = (key: unknown) => {
       const client = cluster.slots[calculateSlot(key as string | Buffer)]?.master.client;
@@ -306,10 +309,7 @@ export class ClusterTopology implements Topology {
             ? this.lease((lease) => run(lease.client, options), { key: String(key) })
             : next();
         return reply.catch((error: unknown) => {
-          if (PASSING.some((kind) => error instanceof kind)) throw error;
-          if (this.#closed) throw new PoolClosedError();
-          if (error instanceof TimeoutError) throw new CommandTimeoutError(url, timeoutMs, 1);
-          throw new ConnectionLostError(url, error);
+          throw this.#typed(error);
         });
       },
       readyClientFor,
@@ -319,6 +319,15 @@ export class ClusterTopology implements Topology {
   /** Where a node the cluster announces is reached: through the caller's address map, or as announced. */
   #reachable({ host, port }: NodeAddress): NodeAddress {
     return mapNodeAddress(this.#extras?.client.nodeAddressMap, `${host}:${port}`) ?? { host, port };
+  }
+
+  /** The error a cluster caller gets for `error`, met by one of its commands. */
+  #typed(error: unknown): unknown {
+    const url = this.#settings.redisUrl;
+    if (PASSING.some((kind) => error instanceof kind)) return error;
+    if (this.#closed) return new PoolClosedError();
+    if (error instanceof TimeoutError) return new CommandTimeoutError(url, this.#settings.redisSocketTimeout * 1000, 1);
+    return new ConnectionLostError(url, error);
   }
 
   #leasesFor(master: NodeAddress): LeasePool<LeasableConnection> {
