@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type CommandParser, defineScript } from 'redis';
+import { type CommandParser, createCluster, defineScript } from 'redis';
 import { ClientUsageError, RedisPool } from '../src/index.js';
 import { type Cluster, startCluster, startFaultProxy, startSentinelGroup } from '../src/testing/index.js';
 import { admin, serverForFile, settingsFor, silent } from './helpers.js';
@@ -140,6 +140,7 @@ describe('scripts and functions', () => {
       const client = await pool.getClient(
         settingsFor('redis://127.0.0.1/0', {
           serviceName: 'script-failover',
+          redisKeyPrefix: 'svc:',
           redisSentinels: group.sentinelAddresses,
           redisSentinelMaster: group.masterName,
           redisSocketTimeout: 1,
@@ -163,9 +164,9 @@ describe('scripts and functions', () => {
       const after = await admin(to.url);
       try {
         assert.equal(
-          await after.get('failover:count'),
+          await after.get('svc:failover:count'),
           '1001',
-          'every call ran once, and the last ones on the new primary',
+          'every call ran once (under REDIS_KEY_PREFIX), and the last ones on the new primary',
         );
         const evals = Number(/^cmdstat_eval:calls=(\d+)/m.exec(await after.info('commandstats'))?.[1] ?? 0);
         assert.ok(evals >= 1, 'the new primary was sent the script with EVAL: it had not had it');
@@ -205,6 +206,86 @@ describe('scripts in cluster mode', () => {
       );
       assert.equal(lease, 2 + 1000 / keys.length);
     } finally {
+      pool.destroy();
+      await cluster.stop();
+    }
+  });
+});
+
+describe('REDIS_KEY_PREFIX', () => {
+  test('every connection prefixes the keys it sends; scans stay inside the prefix; channels are not keys', async () => {
+    const pool = new RedisPool<true, typeof scripts>({ logger: silent, scripts });
+    try {
+      const client = await pool.getClient(settingsFor(file.server.url, { redisKeyPrefix: 'svc:' }));
+      await file.observer.flushAll();
+      await file.observer.set('other:key', 'not ours');
+      await client.set('greeting', 'hola');
+      assert.equal(await file.observer.get('svc:greeting'), 'hola');
+      assert.equal(await pool.withConnection((lease) => lease.get('greeting')), 'hola');
+      await pool.withConnection(async (lease) => {
+        await lease.watch('greeting');
+        assert.deepEqual(await lease.multi().set('greeting', 'hallo').get('greeting').exec(), ['OK', 'hallo']);
+      });
+      assert.equal(await file.observer.get('svc:greeting'), 'hallo');
+      const copy = client.duplicate();
+      await copy.connect();
+      assert.equal(await copy.get('greeting'), 'hallo');
+      copy.destroy();
+      assert.equal(await client.take('taken', 2), 2);
+      assert.equal(await file.observer.get('svc:taken'), '2');
+      // A blocking command runs on a lease, with the key prefixed there too.
+      const popped = client.blPop('queue', 5);
+      await sleep(50);
+      await file.observer.rPush('svc:queue', 'job');
+      assert.equal((await popped)?.element, 'job');
+      // SCAN and KEYS see only the prefix's keys, named without it, so they can be passed back.
+      const scanned: string[] = [];
+      for await (const keys of client.scanIterator({ COUNT: 2 })) scanned.push(...keys);
+      assert.deepEqual(scanned.sort(), ['greeting', 'taken']);
+      assert.deepEqual((await client.keys('g*')).sort(), ['greeting']);
+      assert.deepEqual(await client.mGet(scanned.sort()), ['hallo', '2']);
+      const heard = new Promise((resolve) => {
+        void pool.subscriber().then((subscriber) => subscriber.subscribe('news', resolve));
+      });
+      await sleep(100);
+      await file.observer.publish('news', 'channels are not prefixed');
+      assert.equal(await heard, 'channels are not prefixed');
+    } finally {
+      pool.destroy();
+    }
+  });
+
+  test('cluster mode: keys are routed by their prefixed name; leases, blocking commands, scripts and scans follow it', async () => {
+    const cluster: Cluster = await startCluster({ masters: 3 });
+    const pool = new RedisPool<true, typeof scripts>({ logger: silent, scripts });
+    const observer = createCluster({ rootNodes: cluster.nodes.map((node) => ({ url: node.url })) });
+    try {
+      await observer.connect();
+      const client = await pool.getClient(
+        settingsFor('redis://127.0.0.1/0', {
+          serviceName: 'cluster-prefix',
+          redisKeyPrefix: 'svc:',
+          redisClusterNodes: cluster.nodeAddresses,
+        }),
+      );
+      const keys = Array.from({ length: 60 }, (_, i) => `key:${i}`);
+      await Promise.all(keys.map((key) => client.set(key, key)));
+      assert.deepEqual(await Promise.all(keys.map((key) => observer.get(`svc:${key}`))), keys);
+      for (const key of keys.slice(0, 10)) {
+        // A lease to the wrong node would get MOVED: the lease follows the prefixed key's slot.
+        assert.equal(await pool.withConnection({ key }, (lease) => lease.get(key)), key);
+        assert.equal(await client.take(`count:${key}`, 1), 1);
+      }
+      const popped = client.blPop('queue', 5);
+      await sleep(50);
+      await observer.rPush('svc:queue', 'job');
+      assert.equal((await popped)?.element, 'job');
+      await observer.set('other:key', 'not ours');
+      const scanned: string[] = [];
+      for await (const batch of client.scanIterator({ MATCH: 'key:*' })) scanned.push(...batch);
+      assert.deepEqual(scanned.sort(), [...keys].sort());
+    } finally {
+      observer.destroy();
       pool.destroy();
       await cluster.stop();
     }

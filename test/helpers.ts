@@ -66,3 +66,12 @@ export async function timed<T>(promise: Promise<T>) {
   const [outcome] = await Promise.allSettled([promise]);
   return { outcome: outcome as PromiseSettledResult<T>, ms: performance.now() - start };
 }
+
+/** The key prefixes the compatibility tests run with: none, and `REDIS_KEY_PREFIX`. */
+export const KEY_PREFIXES = ['', 'svc:'] as const;
+
+/** The settings input that sets `prefix` as `REDIS_KEY_PREFIX` (nothing for none). */
+export const keyPrefixed = (prefix: string) => (prefix ? { redisKeyPrefix: prefix } : {});
+
+/** What a test's name says of `prefix`. */
+export const prefixLabel = (prefix: string) => (prefix ? `, REDIS_KEY_PREFIX=${prefix}` : '');

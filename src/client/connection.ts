@@ -32,6 +32,7 @@ import { answerable, ReplyFences } from '../node-redis/reply-fences.js';
 import type { CommonAppSettings, NodeAddress } from '../settings.js';
 import { killedBy, toConnectError } from './connect.js';
 import { type ClientExtras, withExtras } from './extras.js';
+import { scopeScans } from './key-prefix.js';
 import { type ConnectionRole, clientOptions } from './options.js';
 import type { ConnectionEventName, StringClient } from './types.js';
 
@@ -106,6 +107,7 @@ export function createConnection({
   });
   installFastPath(client, hooks.intercept);
   coalesceWrites(client);
+  if (options.keyPrefix) scopeScans(client, String(options.keyPrefix));
   // node-redis's duplicate() would copy the pool's options into a client without the protection
   // above, and with this connection's socket killer.
   (client as unknown as Record<string, unknown>).duplicate = function (this: object, more?: RedisClientOptions) {

@@ -50,6 +50,7 @@ export function clientOptions(
     socket,
     ...credentials(settings.redisUsername, settings.redisPassword),
     database: settings.redisDb,
+    keyPrefix: settings.redisKeyPrefix,
     name: `${settings.serviceName}:${role}:${process.pid}`,
     RESP: settings.redisProtocol,
     // Our own watchdog bounds replies at O(1) cost per connection; node-redis's default arms a

@@ -147,6 +147,13 @@ export const SCHEMA = {
    */
   redisReplyFences: field({ env: 'REDIS_REPLY_FENCES', parse: boolean, default: false }),
   /**
+   * Put before every key the pool's clients send, with node-redis's `keyPrefix` semantics: keys in
+   * commands, scripts and transactions are prefixed, replies are not (`SCAN`/`KEYS` give the keys as
+   * stored), and channel names are not keys. In cluster mode a key's slot is its prefixed name's.
+   * @example 'orders:'
+   */
+  redisKeyPrefix: field({ empty: 'none', env: 'REDIS_KEY_PREFIX', parse: text }),
+  /**
    * Sentinel mode: `host:port,host:port` of the sentinels, which name the primary of
    * `REDIS_SENTINEL_MASTER` and announce its failovers. `REDIS_URL` then gives only credentials,
    * TLS and the database.

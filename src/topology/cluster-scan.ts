@@ -3,6 +3,7 @@
  * lacks (`hScanIterator()` …), for the pool's cluster client.
  */
 import type { RedisArgument } from 'redis';
+import { scopePattern, unscope } from '../client/key-prefix.js';
 import type { ClusterClient, StringClient } from '../client/types.js';
 import { ClientUsageError, ConnectError } from '../errors.js';
 import { commandOptionsOf } from '../node-redis/node-redis.js';
@@ -199,10 +200,13 @@ type ScanNode = { client: NodeClient; address: string };
 export class ClusterScan {
   readonly #cluster: ClusterClient;
   readonly #typed: (error: unknown) => unknown;
+  /** `REDIS_KEY_PREFIX`: the namespace scanned, whose keys are yielded without it (see key-prefix.ts). */
+  readonly #prefix: string | undefined;
 
-  constructor(cluster: ClusterClient, typed: (error: unknown) => unknown) {
+  constructor(cluster: ClusterClient, typed: (error: unknown) => unknown, prefix: string | undefined) {
     this.#cluster = cluster;
     this.#typed = typed;
+    this.#prefix = prefix;
   }
 
   /**
@@ -218,6 +222,9 @@ export class ClusterScan {
       );
     }
     const { cursor: _cursor, ...scanOptions } = options;
+    const prefix = this.#prefix;
+    if (prefix) scanOptions.MATCH = scopePattern(prefix, scanOptions.MATCH) as string;
+    const named = (keys: Key[]) => (prefix ? keys.map((key) => unscope(prefix, key)) : keys);
     const watch = new SlotWatch();
     await this.#snapshot(watch);
     for (const id of watch.primaries()) {
@@ -227,15 +234,15 @@ export class ClusterScan {
       do {
         const reply = await this.#on(node, () => view.scan(cursor, scanOptions));
         cursor = reply.cursor;
-        yield reply.keys as Key[];
+        yield named(reply.keys as Key[]);
       } while (cursor.toString() !== '0');
       await this.#snapshot(watch);
     }
     for (const [slot, ids] of watch.unsettled()) {
       for (const id of ids) {
         const keys = await this.#keysInSlot(await this.#node(id, watch.addressOf(id)), receiver, slot);
-        const found = await this.#filter(receiver, keys, options);
-        if (found.length > 0) yield found;
+        const found = await this.#filter(receiver, keys, scanOptions);
+        if (found.length > 0) yield named(found);
       }
     }
   }
@@ -251,13 +258,16 @@ export class ClusterScan {
     }
   }
 
-  /** What `SCAN`'s `MATCH` and `TYPE` would have kept; `TYPE` goes through the cluster client, which follows ASK. */
+  /**
+   * What `SCAN`'s `MATCH` and `TYPE` would have kept; `TYPE` goes through the cluster client, which
+   * follows ASK, as a raw command: the keys are as stored, so `REDIS_KEY_PREFIX` must not be added.
+   */
   async #filter(receiver: ClusterClient, keys: Key[], options: ClusterScanOptions): Promise<Key[]> {
     const { MATCH, TYPE } = options;
     const pattern = MATCH === undefined ? undefined : Buffer.from(MATCH);
     const matching = pattern ? keys.filter((key) => globMatches(pattern, Buffer.from(key))) : keys;
     if (TYPE === undefined) return matching;
-    const types = await Promise.all(matching.map((key) => receiver.type(key)));
+    const types = await Promise.all(matching.map((key) => receiver.sendCommand(key, true, ['TYPE', key])));
     return matching.filter((_, i) => String(types[i]).toLowerCase() === TYPE.toLowerCase());
   }
 

@@ -72,7 +72,9 @@ export class ClusterTopology implements Topology {
     this.#extras = extras;
     this.#logger = logger;
     this.#events = leaseEvents;
-    const { socket, ...defaults } = withExtras(clientOptions(settings, 'shared'), extras);
+    // The cluster client prefixes keys (REDIS_KEY_PREFIX) before it routes them; its node clients,
+    // which run the commands it builds, must not prefix them again.
+    const { socket, keyPrefix, ...defaults } = withExtras(clientOptions(settings, 'shared'), extras);
     const nodeAddressMap = extras?.client.nodeAddressMap;
     const { host: _host, port: _port, ...socketDefaults } = socket as Record<string, unknown>;
     // No per-command timer: each node client gets the pool's O(1) watchdog (cluster-nodes.ts).
@@ -84,6 +86,7 @@ export class ClusterTopology implements Topology {
       ...(extras?.functions ? { functions: extras.functions } : {}),
       // Typed as RESP3 throughout; with REDIS_PROTOCOL=2 a few replies take RESP2 shapes (see the setting).
       RESP: settings.redisProtocol as 3,
+      keyPrefix,
       commandOptions,
       rootNodes: (settings.redisClusterNodes ?? []).map(({ host, port }) => ({ socket: { host, port } })),
       // commandOptions reaches the node clients, though the type of `defaults` leaves it out.
@@ -115,7 +118,10 @@ export class ClusterTopology implements Topology {
     shareLifecycle(facade, logger, "the pool's cluster client");
     ownListeners(facade);
     forwardEvents(this.#cluster, CLUSTER_EVENTS, () => facade);
-    installScanIterators(facade, new ClusterScan(this.#cluster, (error) => this.#typed(error)));
+    installScanIterators(
+      facade,
+      new ClusterScan(this.#cluster, (error) => this.#typed(error), settings.redisKeyPrefix),
+    );
     this.#facade = facade;
     this.#subscriberTarget = this.#anyPrimary();
   }
@@ -141,16 +147,27 @@ export class ClusterTopology implements Topology {
     return this.#facade;
   }
 
-  /** Runs `use` with an exclusive connection to the primary that serves `options.key`. */
-  async lease<T>(use: (lease: ConnectionLease) => Promise<T> | T, options: LeaseOptions): Promise<T> {
-    if (this.#closed) throw new PoolClosedError();
+  /** Runs `use` with an exclusive connection to the primary that serves `options.key` (prefixed by `REDIS_KEY_PREFIX`). */
+  lease<T>(use: (lease: ConnectionLease) => Promise<T> | T, options: LeaseOptions): Promise<T> {
     if (options.key === undefined) {
-      throw new ClientUsageError(
-        'withConnection() in cluster mode needs the key the connection is for: withConnection({ key }, fn) ' +
-          'lends a connection to the primary that serves it.',
+      return Promise.reject(
+        new ClientUsageError(
+          'withConnection() in cluster mode needs the key the connection is for: withConnection({ key }, fn) ' +
+            'lends a connection to the primary that serves it.',
+        ),
       );
     }
-    const master = this.#cluster.getSlotMaster(calculateSlot(options.key)) as NodeAddress;
+    return this.#leaseFor(`${this.#settings.redisKeyPrefix ?? ''}${options.key}`, use, options);
+  }
+
+  /** Runs `use` with an exclusive connection to the primary that serves `key`, as the server stores it. */
+  async #leaseFor<T>(
+    key: string | Buffer,
+    use: (lease: ConnectionLease) => Promise<T> | T,
+    options: LeaseOptions,
+  ): Promise<T> {
+    if (this.#closed) throw new PoolClosedError();
+    const master = this.#cluster.getSlotMaster(calculateSlot(key)) as NodeAddress;
     return this.#leasesFor(master).run(use, options);
   }
 
@@ -306,7 +323,7 @@ export class ClusterTopology implements Topology {
         const key = parser.firstKey;
         const reply =
           key !== undefined && blockingTimeoutMs(parser.redisArgs) !== undefined
-            ? this.lease((lease) => run(lease.client, options), { key: String(key) })
+            ? this.#leaseFor(key as string | Buffer, (lease) => run(lease.client, options), {})
             : next();
         return reply.catch((error: unknown) => {
           throw this.#typed(error);

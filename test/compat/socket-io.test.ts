@@ -8,7 +8,15 @@ import { createAdapter } from '@socket.io/redis-adapter';
 import { Server } from 'socket.io';
 import { io as connectTo, type Socket } from 'socket.io-client';
 import { RedisPool } from '../../src/index.js';
-import { connectionsNamed, serverForFile, settingsFor, silent } from '../helpers.js';
+import {
+  connectionsNamed,
+  KEY_PREFIXES,
+  keyPrefixed,
+  prefixLabel,
+  serverForFile,
+  settingsFor,
+  silent,
+} from '../helpers.js';
 
 const file = serverForFile();
 
@@ -19,9 +27,9 @@ const REQUESTS = 'socket.io-request#/#';
 type SubClientKind = 'pool.subscriber()' | 'pubClient.duplicate()';
 
 /** One service: its own pool, and a socket.io server joined to the others through Redis. */
-async function startService(name: string, kind: SubClientKind) {
+async function startService(name: string, kind: SubClientKind, prefix = '') {
   const pool = new RedisPool<true>({ logger: silent });
-  const pubClient = await pool.getClient(settingsFor(file.server.url, { serviceName: name }));
+  const pubClient = await pool.getClient(settingsFor(file.server.url, { serviceName: name, ...keyPrefixed(prefix) }));
   const subClient = kind === 'pool.subscriber()' ? await pool.subscriber() : pubClient.duplicate();
   // As @socket.io/redis-adapter's README does it; the pool's client is already connected.
   await Promise.all([pubClient.connect(), subClient.connect()]);
@@ -61,11 +69,14 @@ async function stopService({ io, subClient, pool }: Service) {
  * Runs `use` with two services, A and B, and a socket.io client connected to A, once both
  * adapters are subscribed; then closes all of it.
  */
-async function withTwoServices(kind: SubClientKind, use: (a: Service, b: Service, socket: Socket) => Promise<void>) {
+async function withTwoServices(
+  { kind, prefix }: { kind: SubClientKind; prefix: string },
+  use: (a: Service, b: Service, socket: Socket) => Promise<void>,
+) {
   const services: Service[] = [];
   const sockets: Socket[] = [];
   try {
-    services.push(await startService('chat-a', kind), await startService('chat-b', kind));
+    services.push(await startService('chat-a', kind, prefix), await startService('chat-b', kind, prefix));
     const [a, b] = services as [Service, Service];
     await subscribers(REQUESTS, 2);
     const socket = connectTo(a.url, { transports: ['websocket'], reconnection: false });
@@ -98,10 +109,12 @@ async function subscribers(channel: string, count: number) {
   assert.fail(`${count} subscribers to ${channel} within 5 s`);
 }
 
-for (const kind of ['pool.subscriber()', 'pubClient.duplicate()'] as const) {
-  describe(`subClient = ${kind}`, () => {
+for (const [kind, prefix] of (['pool.subscriber()', 'pubClient.duplicate()'] as const).flatMap((kind) =>
+  KEY_PREFIXES.map((prefix) => [kind, prefix] as const),
+)) {
+  describe(`subClient = ${kind}${prefixLabel(prefix)}`, () => {
     test('a client connected to A receives what B broadcasts, binary included', async () => {
-      await withTwoServices(kind, async (_a, b, socket) => {
+      await withTwoServices({ kind, prefix }, async (_a, b, socket) => {
         const received = next<{ text: string; bytes: Uint8Array }>(socket, 'news');
         // The adapter sends msgpack, so every byte of this payload crosses the subscriber as is.
         const bytes = Buffer.from([0x00, 0x80, 0xc1, 0xff, 0x0a]);
@@ -113,7 +126,7 @@ for (const kind of ['pool.subscriber()', 'pubClient.duplicate()'] as const) {
     });
 
     test('fetchSockets() on B finds the socket connected to A', async () => {
-      await withTwoServices(kind, async (_a, b, socket) => {
+      await withTwoServices({ kind, prefix }, async (_a, b, socket) => {
         const found = await b.io.fetchSockets();
         assert.deepEqual(
           found.map((remote) => remote.id),
@@ -123,7 +136,7 @@ for (const kind of ['pool.subscriber()', 'pubClient.duplicate()'] as const) {
     });
 
     test('serverSideEmit() on A reaches the handler on B', async () => {
-      await withTwoServices(kind, async (a, b) => {
+      await withTwoServices({ kind, prefix }, async (a, b) => {
         const heard = once(b.io, 'cache:invalidate', { signal: AbortSignal.timeout(5000) });
         a.io.serverSideEmit('cache:invalidate', { key: 'user:1', bytes: Buffer.from([0xfe, 0x00]) });
         const [message] = (await heard) as [{ key: string; bytes: Uint8Array }];
@@ -133,7 +146,7 @@ for (const kind of ['pool.subscriber()', 'pubClient.duplicate()'] as const) {
     });
 
     test('the subClient is a connection of the pool: counted, named, and closed with it', async () => {
-      const service = await startService('chat-solo', kind);
+      const service = await startService('chat-solo', kind, prefix);
       try {
         await subscribers(REQUESTS, 1);
         const role = kind === 'pool.subscriber()' ? 'subscriber' : 'duplicate';
@@ -152,7 +165,7 @@ for (const kind of ['pool.subscriber()', 'pubClient.duplicate()'] as const) {
       // The adapter's close() sends its UNSUBSCRIBEs without awaiting them. With plain node-redis 6,
       // `subClient.close()` (or quit()) right after io.close() lets them finish, while destroy()
       // rejects them, unhandled. pool.close() is the graceful shutdown, so it should do as close().
-      const service = await startService('chat-exit', kind);
+      const service = await startService('chat-exit', kind, prefix);
       const unhandled: unknown[] = [];
       const record = (reason: unknown) => unhandled.push(reason);
       process.on('unhandledRejection', record);
