@@ -1,5 +1,15 @@
+export type { NodeAddressMap, PoolClientOptions, TlsClientOptions } from './client/extras.js';
 export type { ConnectionRole } from './client/options.js';
-export type { BufferClient, BufferTypeMapping, RedisPoolClient, StringClient } from './client/types.js';
+export type {
+  BufferClient,
+  BufferTypeMapping,
+  ClusterScanIterators,
+  ClusterScanOptions,
+  KeyScanOptions,
+  RedisPoolClient,
+  RedisPoolClusterClient,
+  StringClient,
+} from './client/types.js';
 export { CLOSE_REASONS, type CloseReason } from './connections/closes.js';
 export type { LeakReport, LeaseOptions, LeaseStats } from './connections/lease.js';
 export type { MessageListener, PubSubListener, SubscriberEvents } from './connections/pub-sub.js';

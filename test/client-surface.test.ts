@@ -120,6 +120,7 @@ describe('scripts and functions', () => {
     try {
       const client = await pool.getClient(settingsFor(file.server.url));
       assert.equal(typeof (await client.take('configure:count', 5)), 'number');
+      await assert.rejects(pool.getClusterClient(), /getClusterClient\(\) is for cluster mode/);
       assert.throws(
         () => pool.configure({ functions }),
         (error) => {
@@ -191,6 +192,9 @@ describe('scripts in cluster mode', () => {
           redisClusterNodes: cluster.nodeAddresses,
         }),
       );
+      const typed = await pool.getClusterClient();
+      assert.equal(typeof typed.getSlotMaster(0).port, 'number');
+      assert.ok(Object.is(typed, client), 'getClusterClient() is the same client, typed as a cluster client');
       const keys = Array.from({ length: 40 }, (_, i) => `cluster:script:${i}`);
       for (const key of keys) assert.equal(await client.take(key, 1), 1);
       for (const node of cluster.nodes) {

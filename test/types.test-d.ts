@@ -3,12 +3,14 @@
 import { metrics } from '@opentelemetry/api';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { Registry, register } from 'prom-client';
+import { type CommandParser, defineScript } from 'redis';
 import {
   type BufferClient,
   type CommonAppSettings,
   getRedisClient,
   loadSettings,
   RedisPool,
+  type RedisPoolClusterClient,
   type SETTINGS_DEFAULTS,
   type SettingsInput,
   type StringClient,
@@ -60,4 +62,65 @@ export async function optionalPeersFit() {
   await pool.enableOpenTelemetry({ meterProvider: new MeterProvider() });
   await pool.registerPrometheus(register);
   await pool.registerPrometheus(new Registry());
+}
+
+// Scripts and functions given to the pool are typed methods of every client it hands out; the
+// default modules (JSON, Search, TimeSeries, Bloom) are there on each.
+const take = defineScript({
+  NUMBER_OF_KEYS: 1,
+  SCRIPT: "return redis.call('INCRBY', KEYS[1], ARGV[1])",
+  parseCommand(parser: CommandParser, key: string, amount: number) {
+    parser.pushKey(key);
+    parser.push(String(amount));
+  },
+  transformReply: (reply: unknown) => reply as number,
+});
+const surface = {
+  lib: {
+    twice: {
+      NUMBER_OF_KEYS: 1,
+      parseCommand(parser: CommandParser, key: string) {
+        parser.pushKey(key);
+      },
+      transformReply: (reply: unknown) => reply as number,
+    },
+  },
+};
+
+export async function scriptsFunctionsAndModulesAreTyped() {
+  const scripted = new RedisPool<true, { take: typeof take }, typeof surface>({
+    scripts: { take },
+    functions: surface,
+    clientOptions: { socket: { servername: 'redis.internal', family: 6 } },
+  });
+  const client = await scripted.getClient(loadSettings({ redisDecodeResponses: true }));
+  expectType<Equal<Awaited<ReturnType<typeof client.take>>, number>>(true);
+  expectType<Equal<Awaited<ReturnType<typeof client.lib.twice>>, number>>(true);
+  expectType<Equal<Awaited<ReturnType<typeof client.json.get>>, Awaited<ReturnType<StringClient['json']['get']>>>>(
+    true,
+  );
+  await client.ts.add('series', '*', 1);
+  await client.bf.add('filter', 'item');
+  await client.ft._list();
+  await scripted.withConnection(async (lease) => {
+    expectType<Equal<Awaited<ReturnType<typeof lease.take>>, number>>(true);
+    await lease.json.set('doc', '$', { a: 1 });
+  });
+  const copy = client.duplicate();
+  expectType<Equal<Awaited<ReturnType<typeof copy.take>>, number>>(true);
+  const cluster = await scripted.getClusterClient(loadSettings({ redisDecodeResponses: true }));
+  expectType<Equal<typeof cluster, RedisPoolClusterClient<true, { take: typeof take }, typeof surface>>>(true);
+  expectType<Equal<Awaited<ReturnType<typeof cluster.take>>, number>>(true);
+  await cluster.json.get('doc');
+  for await (const keys of cluster.scanIterator({ MATCH: 'user:*' })) expectType<Equal<typeof keys, string[]>>(true);
+  // The cluster client's own routing is typed; the single-server methods it lacks are not promised.
+  cluster.getSlotMaster(0);
+  // @ts-expect-error: a cluster client has no SELECT
+  cluster.select(1);
+
+  // The default pool takes them before it opens, through configure().
+  const configured = pool.configure({ scripts: { take } });
+  const fromDefault = await configured.getClient(loadSettings({ redisDecodeResponses: false }));
+  expectType<Equal<Awaited<ReturnType<typeof fromDefault.take>>, number>>(true);
+  expectType<Equal<Awaited<ReturnType<typeof fromDefault.get>>, Buffer | null>>(true);
 }

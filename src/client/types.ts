@@ -1,5 +1,5 @@
 /** The types of the clients the pool hands out. */
-import type { RESP_TYPES, RedisClientType, RedisClusterType, RedisFunctions, RedisScripts } from 'redis';
+import type { RESP_TYPES, RedisArgument, RedisClientType, RedisClusterType, RedisFunctions, RedisScripts } from 'redis';
 
 type StringTypes = (typeof RESP_TYPES)['BLOB_STRING' | 'SIMPLE_STRING' | 'VERBATIM_STRING'];
 
@@ -39,6 +39,55 @@ export type ConnectionEventName = 'connect' | 'ready' | 'reconnecting' | 'error'
 
 /** node-redis's cluster client, as the pool makes it in cluster mode. */
 export type ClusterClient = RedisClusterType<{}, {}, {}, 3, {}>;
+
+/** The options of the cluster client's `scanIterator()`: node-redis's SCAN options; a `cursor` other than `0` is refused. */
+export interface ClusterScanOptions {
+  /** A glob-style pattern (`MATCH`), as Redis reads it. */
+  MATCH?: string;
+  /** How much work each `SCAN` call does on its node (`COUNT`). */
+  COUNT?: number;
+  /** Only keys of this type (`TYPE`), for example `hash`. */
+  TYPE?: string;
+  /** Refused unless `0`: a cluster-wide scan cannot resume from one node's cursor. */
+  cursor?: RedisArgument;
+}
+
+/** The options of the per-key scan iterators: `MATCH`, `COUNT`, and a `cursor` to start from. */
+export interface KeyScanOptions {
+  MATCH?: string;
+  COUNT?: number;
+  cursor?: RedisArgument;
+}
+
+/**
+ * The scan iterators the pool gives its cluster client, which node-redis's lacks: `scanIterator()`
+ * over every primary (cluster-scan.ts), and the per-key ones. `K` is a string or a Buffer.
+ */
+export interface ClusterScanIterators<K> {
+  scanIterator(options?: ClusterScanOptions): AsyncGenerator<K[]>;
+  hScanIterator(key: RedisArgument, options?: KeyScanOptions): AsyncGenerator<{ field: K; value: K }[]>;
+  hScanValuesIterator(key: RedisArgument, options?: KeyScanOptions): AsyncGenerator<K[]>;
+  hScanNoValuesIterator(key: RedisArgument, options?: KeyScanOptions): AsyncGenerator<K[]>;
+  sScanIterator(key: RedisArgument, options?: KeyScanOptions): AsyncGenerator<K[]>;
+  zScanIterator(key: RedisArgument, options?: KeyScanOptions): AsyncGenerator<{ value: K; score: number }[]>;
+}
+
+/**
+ * The client `getClusterClient()` returns in cluster mode: node-redis's cluster client, with the
+ * default modules, the pool's scripts `S` and functions `F`, and the scan iterators the pool adds.
+ * Unlike `RedisPoolClient`, it promises no single-server method the cluster client lacks.
+ */
+export type RedisPoolClusterClient<
+  D extends boolean = true,
+  S extends RedisScripts = {},
+  F extends RedisFunctions = {},
+> = boolean extends D
+  ?
+      | (RedisClusterType<{}, F, S, 3, {}> & ClusterScanIterators<string>)
+      | (RedisClusterType<{}, F, S, 3, BufferTypeMapping> & ClusterScanIterators<Buffer>)
+  : D extends false
+    ? RedisClusterType<{}, F, S, 3, BufferTypeMapping> & ClusterScanIterators<Buffer>
+    : RedisClusterType<{}, F, S, 3, {}> & ClusterScanIterators<string>;
 
 /** What a topology serves ordinary commands with: a single server's client, or the cluster client. */
 export type TopologyClient = StringClient | ClusterClient;

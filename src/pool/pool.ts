@@ -6,7 +6,7 @@ import {
   checkClientOptions,
   type PoolClientOptions,
 } from '../client/extras.js';
-import type { RedisPoolClient } from '../client/types.js';
+import type { RedisPoolClient, RedisPoolClusterClient } from '../client/types.js';
 import type { LeaseOptions } from '../connections/lease.js';
 import type { Subscriber } from '../connections/subscriber.js';
 import { ClientUsageError, PoolClosedError, SettingsConflictError } from '../errors.js';
@@ -218,6 +218,30 @@ export class RedisPool<
   ): Promise<RedisPoolClient<D, S, F>> {
     const open = await this.#ensureOpen(settings);
     return open.client as unknown as RedisPoolClient<D, S, F>;
+  }
+
+  /**
+   * In cluster mode (`REDIS_CLUSTER_NODES`), the same client as `getClient()`, typed as what it
+   * is: node-redis's cluster client (`getSlotMaster()`, `masters`, `sendCommand(firstKey,
+   * isReadonly, args)` …) with the pool's scripts and functions and its cluster-wide scan
+   * iterators, and none of the single-server methods the cluster client lacks.
+   *
+   * @throws {ClientUsageError} when the settings are not cluster mode; and as `getClient()`.
+   * @example
+   * const cluster = await redisPool.getClusterClient();
+   * for await (const keys of cluster.scanIterator({ MATCH: 'user:*' })) console.log(keys);
+   */
+  async getClusterClient<D extends boolean = boolean>(
+    settings?: CommonAppSettings<D> | SettingsInput<D>,
+  ): Promise<RedisPoolClusterClient<D, S, F>> {
+    const open = await this.#ensureOpen(settings);
+    if (!open.settings.redisClusterNodes) {
+      throw new ClientUsageError(
+        'getClusterClient() is for cluster mode, and REDIS_CLUSTER_NODES is not set: use getClient() for a single ' +
+          'server or a sentinel-managed primary.',
+      );
+    }
+    return open.client as unknown as RedisPoolClusterClient<D, S, F>;
   }
 
   /**

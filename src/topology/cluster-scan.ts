@@ -4,23 +4,11 @@
  */
 import type { RedisArgument } from 'redis';
 import { scopePattern, unscope } from '../client/key-prefix.js';
-import type { ClusterClient, StringClient } from '../client/types.js';
+import type { ClusterClient, ClusterScanOptions, KeyScanOptions, StringClient } from '../client/types.js';
 import { ClientUsageError, ConnectError } from '../errors.js';
 import { commandOptionsOf } from '../node-redis/node-redis.js';
 
 const SLOTS = 16384;
-
-/** The options of `scanIterator()`, as node-redis's single-server client takes them. */
-export interface ClusterScanOptions {
-  /** A glob-style pattern (`MATCH`), as Redis reads it. */
-  MATCH?: string;
-  /** How much work each `SCAN` call does on its node (`COUNT`). @default 10 (Redis's) */
-  COUNT?: number;
-  /** Only keys of this type (`TYPE`), for example `hash`. */
-  TYPE?: string;
-  /** Refused unless `0`: a cluster-wide scan cannot resume from one node's cursor. */
-  cursor?: RedisArgument;
-}
 
 /** One line of `CLUSTER NODES`: a node, the slots it serves, and the slots moving to or from it. */
 export interface ClusterNodesLine {
@@ -334,7 +322,6 @@ async function* pages<T>(start: RedisArgument | undefined, page: (cursor: RedisA
   } while (cursor.toString() !== '0');
 }
 
-type KeyScanOptions = { MATCH?: string; COUNT?: number; cursor?: RedisArgument };
 type Scans = {
   hScan(
     key: RedisArgument,
