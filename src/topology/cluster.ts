@@ -2,6 +2,7 @@ import calculateSlot from 'cluster-key-slot';
 import type { RedisClientOptions, RedisClusterOptions } from 'redis';
 import { blockingTimeoutMs } from '../client/commands.js';
 import { openWithin, pingWithin } from '../client/connect.js';
+import { deadlineOf, sendWithin } from '../client/deadlines.js';
 import { CLUSTER_EVENTS, forwardEvents, ownListeners, shareLifecycle } from '../client/facades.js';
 import { clientOptions } from '../client/options.js';
 import type { ClusterClient } from '../client/types.js';
@@ -13,15 +14,10 @@ import { EMPTY_LEASE_STATS, type LeaseEvents, type LeaseOptions, type LeaseStats
 import { LeasePool } from '../connections/leases.js';
 import type { ShardedPubSub } from '../connections/pub-sub.js';
 import { beforeDeadline } from '../deadline.js';
-import {
-  ClientUsageError,
-  CommandTimeoutError,
-  ConnectionLostError,
-  PoolClosedError,
-  RedisPoolError,
-} from '../errors.js';
+import { ClientUsageError, ConnectionLostError, PoolClosedError, RedisPoolError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import {
+  type ClusterExecute,
   createCluster,
   ErrorReply,
   killableSocket,
@@ -163,6 +159,10 @@ export class ClusterTopology implements Topology {
    */
   duplicate(_receiver: object, overrides: RedisClientOptions | undefined): DuplicateClient {
     const copy = this.#cluster.duplicate(overrides as Parameters<Cluster['duplicate']>[0]);
+    layerClusterCommands(
+      copy,
+      withinDeadline((_run, _parser, _options, next) => next()),
+    );
     copy.on('error', (error: unknown) =>
       this.#logger.warn({ err: error, url: this.#settings.redisUrl }, 'Redis cluster error (a duplicate)'),
     );
@@ -278,31 +278,27 @@ export class ClusterTopology implements Topology {
    */
   #layerCommands(): void {
     const url = this.#settings.redisUrl;
-    const timeoutMs = this.#settings.redisSocketTimeout * 1000;
     const cluster = this.#cluster;
     const readyClientFor = (key: unknown) => {
       const client = cluster.slots[calculateSlot(key as string | Buffer)]?.master.client;
       return client?.isReady ? client : undefined;
     };
-    layerClusterCommands(
-      cluster,
-      (run, parser, options, next) => {
-        // A blocking command on a key runs on a lease to the key's primary, as on a single server,
-        // so it does not hold up that node's shared connection.
-        const key = parser.firstKey;
-        const reply =
-          key !== undefined && blockingTimeoutMs(parser.redisArgs) !== undefined
-            ? this.lease((lease) => run(lease.client, options), { key: String(key) })
-            : next();
-        return reply.catch((error: unknown) => {
-          if (PASSING.some((kind) => error instanceof kind)) throw error;
-          if (this.#closed) throw new PoolClosedError();
-          if (error instanceof TimeoutError) throw new CommandTimeoutError(url, timeoutMs, 1);
-          throw new ConnectionLostError(url, error);
-        });
-      },
-      readyClientFor,
-    );
+    const execute: ClusterExecute = (run, parser, options, next) => {
+      // A blocking command on a key runs on a lease to the key's primary, as on a single server,
+      // so it does not hold up that node's shared connection.
+      const key = parser.firstKey;
+      const reply =
+        key !== undefined && blockingTimeoutMs(parser.redisArgs) !== undefined
+          ? this.lease((lease) => run(lease.client, options), { key: String(key) })
+          : next();
+      return reply.catch((error: unknown) => {
+        // node-redis's TimeoutError comes only from a command's own timeout: withinDeadline() names it.
+        if (error instanceof TimeoutError || PASSING.some((kind) => error instanceof kind)) throw error;
+        if (this.#closed) throw new PoolClosedError();
+        throw new ConnectionLostError(url, error);
+      });
+    };
+    layerClusterCommands(cluster, withinDeadline(execute), readyClientFor);
   }
 
   #leasesFor(master: NodeAddress): LeasePool<LeasableConnection> {
@@ -325,4 +321,13 @@ export class ClusterTopology implements Topology {
     }
     return pool;
   }
+}
+
+/** `execute` within each command's deadline (client/deadlines.ts), kept once, outside everything it does. */
+function withinDeadline(execute: ClusterExecute): ClusterExecute {
+  return (run, parser, options, next) => {
+    const deadline = deadlineOf(options);
+    if (!deadline) return execute(run, parser, options, next);
+    return sendWithin(parser.redisArgs, deadline, () => execute(run, parser, options, next));
+  };
 }
