@@ -113,22 +113,41 @@ export class TlsError extends ConnectError {
 }
 
 /**
- * Commands were outstanding on a connection and no reply came for `REDIS_SOCKET_TIMEOUT`
- * seconds. The connection was declared hung and closed; a new one is opened in its place.
- * The commands may or may not have run on the server.
+ * No reply came in time; the command may or may not have run on the server. Two cases:
+ * - commands were outstanding on a connection and no reply came for `REDIS_SOCKET_TIMEOUT`
+ *   seconds: the connection was declared hung and closed, and a new one is opened in its place;
+ * - a command ran past its own deadline, `withCommandOptions({ timeout })` (made by
+ *   `CommandTimeoutError.deadline()`): the caller stopped waiting, the connection stays, and the
+ *   reply, when it comes, is discarded in its place.
  */
 export class CommandTimeoutError extends RedisPoolError {
   override readonly code = 'REDIS_POOL_COMMAND_TIMEOUT';
   override name = 'CommandTimeoutError';
   readonly timeoutMs: number;
 
-  constructor(url: string, timeoutMs: number, outstanding: number) {
+  /** The hung connection's case; `message` is only for `deadline()`. */
+  constructor(url: string, timeoutMs: number, outstanding: number, message?: string) {
     super(
-      `No reply from Redis at ${url} for ${timeoutMs / 1000} s (REDIS_SOCKET_TIMEOUT) ` +
-        `with ${outstanding} command(s) outstanding; the connection was closed and is being replaced. ` +
-        'The command may or may not have run.',
+      message ??
+        `No reply from Redis at ${url} for ${timeoutMs / 1000} s (REDIS_SOCKET_TIMEOUT) ` +
+          `with ${outstanding} command(s) outstanding; the connection was closed and is being replaced. ` +
+          'The command may or may not have run.',
     );
     this.timeoutMs = timeoutMs;
+  }
+
+  /**
+   * `command` (its name only: arguments may be secrets) ran past the `timeout` of its command
+   * options. A blocking command's timeout counts from the end of its own block time.
+   */
+  static deadline(command: string, timeoutMs: number): CommandTimeoutError {
+    return new CommandTimeoutError(
+      '',
+      timeoutMs,
+      1,
+      `${command} got no reply within the timeout of its command options, ${timeoutMs} ms. ` +
+        'The command may or may not have run; the connection stays open, and its late reply will be discarded.',
+    );
   }
 }
 

@@ -9,6 +9,7 @@ import calculateSlot from 'cluster-key-slot';
 import { createClient, createCluster, RESP_TYPES } from 'redis';
 import type { StringClient } from '../src/client/types.js';
 import {
+  addWithAbortSignal,
   checkEveryCommand,
   coalesceWrites,
   commandOptionsOf,
@@ -468,6 +469,17 @@ describe('node-redis internals', () => {
       observer.destroy();
       redis.destroy();
     }
+  });
+
+  test('the cluster client’s _commandOptionsProxy(key, value) makes a view with the receiver’s options and one more (addWithAbortSignal)', () => {
+    const cluster = createCluster({ rootNodes: [], commandOptions: { typeMapping: { 1: Buffer } } as never });
+    addWithAbortSignal(cluster);
+    const signal = new AbortController().signal;
+    const view = (cluster as unknown as { withAbortSignal(signal: AbortSignal): object }).withAbortSignal(signal);
+    const options = (view as { _commandOptions?: Record<string, unknown> })._commandOptions;
+    assert.equal(options?.abortSignal, signal);
+    assert.deepEqual(options?.typeMapping, { 1: Buffer }, 'the receiver’s options are kept');
+    assert.equal(Object.getPrototypeOf(view), cluster, 'a view of the cluster client, whose commands it sends');
   });
 
   test('_commandOptions holds a view’s command options, which node-redis’s duplicate() carries over', async () => {

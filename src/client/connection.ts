@@ -22,6 +22,7 @@ import {
   installFastPath,
   type KillSocket,
   killableSocket,
+  layerCommands,
   onFlush,
   socketKiller,
   tapDecoder,
@@ -31,6 +32,7 @@ import { checkReply, expectReplies, UnmatchedReply } from '../node-redis/reply-c
 import { answerable, ReplyFences } from '../node-redis/reply-fences.js';
 import type { CommonAppSettings, NodeAddress } from '../settings.js';
 import { killedBy, toConnectError } from './connect.js';
+import { deadlineOf, sendWithin } from './deadlines.js';
 import { type ClientExtras, withExtras } from './extras.js';
 import { scopeScans } from './key-prefix.js';
 import { type ConnectionRole, clientOptions } from './options.js';
@@ -144,8 +146,9 @@ export function createConnection({
 /**
  * A dedicated connection made like `receiver` (a client, or one of its views, whose command
  * options carry over, as in node-redis's own `duplicate()`), with `overrides`. node-redis's
- * offline queue and its per-command timer (at `REDIS_SOCKET_TIMEOUT`) stand in for the pool's,
- * which do not watch it, so it serves as soon as `connect()` resolves.
+ * offline queue and a per-command timeout (at `REDIS_SOCKET_TIMEOUT`, kept after the write as every
+ * command deadline is: client/deadlines.ts) stand in for the pool's, which do not watch it, so it
+ * serves as soon as `connect()` resolves.
  */
 export function createDuplicate({
   settings,
@@ -155,7 +158,7 @@ export function createDuplicate({
   overrides,
   extras,
 }: Omit<ConnectionSpec, 'role' | 'reconnect'> & { receiver: object }): StringClient {
-  return createConnection({
+  const client = createConnection({
     settings,
     role: 'duplicate',
     logger,
@@ -167,6 +170,15 @@ export function createDuplicate({
       ...overrides,
     },
   });
+  // Here, not in createConnection(): the shared connection and leases keep deadlines at their
+  // own way in, which comes before this one (holding, leasing), and a command keeps one deadline.
+  layerCommands(client, {
+    send(self, args, options, next) {
+      const deadline = deadlineOf(options, self);
+      return deadline ? sendWithin(args, deadline, () => next(self, args, options)) : next(self, args, options);
+    },
+  });
+  return client;
 }
 
 /** Whose a protected client is, for its errors and logs, and what a READONLY reply calls. */

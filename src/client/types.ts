@@ -60,10 +60,13 @@ export interface KeyScanOptions {
 }
 
 /**
- * The scan iterators the pool gives its cluster client, which node-redis's lacks: `scanIterator()`
- * over every primary (cluster-scan.ts), and the per-key ones. `K` is a string or a Buffer.
+ * What the pool gives its cluster client, which node-redis's lacks: `scanIterator()` over every
+ * primary (cluster-scan.ts), the per-key scan iterators, and `withAbortSignal()`. `K` is a string
+ * or a Buffer.
  */
 export interface ClusterScanIterators<K> {
+  /** A view of the client whose commands are cut by `signal` (before and after their write). */
+  withAbortSignal(signal: AbortSignal): this;
   scanIterator(options?: ClusterScanOptions): AsyncGenerator<K[]>;
   hScanIterator(key: RedisArgument, options?: KeyScanOptions): AsyncGenerator<{ field: K; value: K }[]>;
   hScanValuesIterator(key: RedisArgument, options?: KeyScanOptions): AsyncGenerator<K[]>;

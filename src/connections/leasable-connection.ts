@@ -1,6 +1,7 @@
 import { blockingTimeoutMs, STATE_COMMANDS, stateCommand } from '../client/commands.js';
 import { connectWithin, pingWithin } from '../client/connect.js';
 import { createConnection } from '../client/connection.js';
+import { deadlineOf, sendWithin } from '../client/deadlines.js';
 import type { ClientExtras } from '../client/extras.js';
 import { refuseLifecycle } from '../client/facades.js';
 import type { ConnectionEventName, StringClient } from '../client/types.js';
@@ -144,9 +145,10 @@ export class LeasableConnection implements PooledConnection {
   }
 
   /**
-   * Watches every command path of the connection: notes the state the borrower changes, lets a
-   * blocking command keep the connection silent for its own timeout, and turns node-redis's
-   * "client is closed" into `ConnectionLostError` once the connection has dropped.
+   * Watches every command path of the connection: notes the state the borrower changes, keeps
+   * each command's deadline, lets a blocking command keep the connection silent for its own
+   * timeout, and turns node-redis's "client is closed" into `ConnectionLostError` once the
+   * connection has dropped.
    */
   #track(url: string): void {
     const lost = () =>
@@ -156,7 +158,10 @@ export class LeasableConnection implements PooledConnection {
         if (!this.client.isOpen) return lost();
         if (turnsRepliesOff(args)) return refuseReplies();
         this.#note(args);
-        const reply = next(self, args, options);
+        const deadline = deadlineOf(options, self);
+        const reply = deadline
+          ? sendWithin(args, deadline, () => next(self, args, options))
+          : next(self, args, options);
         const blockingMs = blockingTimeoutMs(args);
         if (blockingMs !== undefined) {
           const done = this.monitor.expectSilence(blockingMs);

@@ -8,7 +8,14 @@ import { ownListeners, shareLifecycle } from '../client/facades.js';
 import type { StringClient } from '../client/types.js';
 import { ClientUsageError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { type Batch, deriveViewsFrom, layerCommands, runMultiOn, runPipelineOn } from '../node-redis/node-redis.js';
+import {
+  type Batch,
+  commandOptionsOf,
+  deriveViewsFrom,
+  layerCommands,
+  runMultiOn,
+  runPipelineOn,
+} from '../node-redis/node-redis.js';
 import type { ConnectionLease } from './leasable-connection.js';
 
 /** Runs `use` with a leased connection: how the shared client sends blocking commands. */
@@ -39,7 +46,12 @@ export function createFacade(client: StringClient, route: Route, logger: Logger)
   for (const [method, command] of Object.entries(STATE_METHODS)) {
     facade[method] = () => Promise.reject(refusal(command));
   }
-  facade.sendCommand = route;
+  // A raw command sent through a view (`withCommandOptions()` …) takes the view's options, as on
+  // node-redis's own client: with them, its deadline and type mapping.
+  facade.sendCommand = function (this: object, args: readonly unknown[], options?: object) {
+    const own = commandOptionsOf(this);
+    return route(args, options === undefined || options === own ? own : { ...own, ...options });
+  };
   deriveViewsFrom(facade);
   return facade;
 }

@@ -1,6 +1,7 @@
 import { blockingTimeoutMs, NEEDS_A_LOOK, stateCommand } from '../client/commands.js';
 import { connectWithin, toConnectError } from '../client/connect.js';
 import type { ConnectionHooks, Reconnect } from '../client/connection.js';
+import { deadlineOf, sendWithin } from '../client/deadlines.js';
 import { CLIENT_EVENTS, forwardEvents } from '../client/facades.js';
 import type { StringClient } from '../client/types.js';
 import { beforeDeadline } from '../deadline.js';
@@ -58,10 +59,11 @@ export class SharedConnection {
         this.#onEvent(event, error);
         owner.onEvent?.(event, error);
       },
-      // Every typed command passes here: one readiness check and one Set lookup, unless it is
-      // one to hold, route or refuse.
+      // Every typed command passes here: one readiness check, a look at its deadline and one Set
+      // lookup, unless it is one to hold, route or refuse. A command held or with a deadline
+      // takes the facade's own way in, where its deadline is kept once for all.
       intercept: (args, options) => {
-        if (!this.#client.isReady) return this.#hold(() => this.#route(args, options));
+        if (!this.#client.isReady || deadlineOf(options)) return this.#route(args, options);
         return NEEDS_A_LOOK.has(args[0]) ? this.#special(args, options) : undefined;
       },
     };
@@ -162,9 +164,24 @@ export class SharedConnection {
     return client;
   }
 
-  /** Sends raw arguments: refused or routed when they must be, held while the connection is down. */
+  /**
+   * Where every command of the facade goes in: within its deadline, if it has one (held while the
+   * connection is down, or waiting for a lease, included).
+   */
   #route(args: readonly unknown[], options?: unknown): Promise<unknown> {
-    if (!this.#client.isReady) return this.#hold(() => this.#route(args, options));
+    const deadline = deadlineOf(options);
+    if (!deadline) return this.#send(args, options);
+    return sendWithin(args, deadline, (over) => this.#send(args, options, over));
+  }
+
+  /**
+   * Sends raw arguments: refused or routed when they must be, held while the connection is down.
+   * `over()` says the caller has stopped waiting: a command held meanwhile is not sent.
+   */
+  #send(args: readonly unknown[], options: unknown, over?: () => boolean): Promise<unknown> {
+    if (!this.#client.isReady) {
+      return this.#hold(() => (over?.() ? Promise.resolve(undefined) : this.#send(args, options, over)));
+    }
     return this.#special(args, options) ?? sendOn(this.#client, args, options);
   }
 

@@ -541,6 +541,18 @@ export function layerClusterCommands(
 }
 
 /**
+ * Gives node-redis's cluster client the single-server client's `withAbortSignal()`, which it
+ * lacks: a view whose command options are the receiver's plus `abortSignal`, made by its
+ * `_commandOptionsProxy(key, value)`, as its own `withTypeMapping()` is.
+ */
+export function addWithAbortSignal(cluster: object): void {
+  type Proxied = { _commandOptionsProxy(key: string, value: unknown): unknown };
+  (cluster as Record<string, unknown>).withAbortSignal = function (this: Proxied, signal: AbortSignal) {
+    return this._commandOptionsProxy('abortSignal', signal);
+  };
+}
+
+/**
  * Stands in for an `AbortSignal` in a client's socket options. node-redis keeps its socket
  * private, but hands its socket options to `net.connect()` / `tls.connect()`, which destroy the
  * socket when their `signal` fires; unlike an `AbortSignal`, this one fires again for the next

@@ -2,6 +2,7 @@ import calculateSlot from 'cluster-key-slot';
 import type { StringClient } from '../client/types.js';
 import { beforeDeadline } from '../deadline.js';
 import {
+  addWithAbortSignal,
   checkEveryCommand,
   coalesceWrites,
   commandOptionsOf,
@@ -366,6 +367,22 @@ export const CLIENT_PROBES: Probe[] = [
 ];
 
 export const CLUSTER_PROBES: Probe[] = [
+  {
+    of: 'addWithAbortSignal',
+    async run() {
+      const cluster = createCluster({ rootNodes: [], commandOptions: { timeout: 7 } } as Parameters<
+        typeof createCluster
+      >[0]);
+      addWithAbortSignal(cluster);
+      const signal = new AbortController().signal;
+      const view = (cluster as unknown as { withAbortSignal(signal: AbortSignal): object }).withAbortSignal(signal);
+      const options = commandOptionsOf(view) as { abortSignal?: unknown; timeout?: unknown } | undefined;
+      expect(
+        options?.abortSignal === signal && options.timeout === 7 && Object.getPrototypeOf(view) === cluster,
+        'the cluster client’s _commandOptionsProxy(key, value) did not make a view of it with its options and the one added',
+      );
+    },
+  },
   {
     of: 'layerClusterCommands',
     async run(peer) {

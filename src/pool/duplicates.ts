@@ -4,6 +4,7 @@ export interface DuplicateClient {
   close(): Promise<unknown>;
   destroy(): void;
   on(event: string, listener: () => void): unknown;
+  duplicate?(...args: never[]): DuplicateClient;
 }
 
 /**
@@ -25,9 +26,14 @@ export class Duplicates {
     return this.#open.size;
   }
 
-  /** Makes `client` one of the pool's: its `connect()` takes a slot first, and its end gives it back. */
+  /**
+   * Makes `client` one of the pool's: its `connect()` takes a slot first, and its end gives it
+   * back; a duplicate of it is one of the pool's too.
+   */
   adopt<C extends DuplicateClient>(client: C): C {
     const connect = client.connect.bind(client);
+    const duplicate = client.duplicate?.bind(client);
+    if (duplicate) client.duplicate = (...args: never[]) => this.adopt(duplicate(...args));
     const end = () => {
       if (this.#open.delete(client)) this.#slots.give();
     };

@@ -2,6 +2,7 @@ import calculateSlot from 'cluster-key-slot';
 import type { RedisClientOptions, RedisClusterOptions } from 'redis';
 import { blockingTimeoutMs } from '../client/commands.js';
 import { openWithin, pingWithin } from '../client/connect.js';
+import { deadlineOf, sendWithin } from '../client/deadlines.js';
 import { type ClientExtras, mapNodeAddress, withExtras } from '../client/extras.js';
 import { CLUSTER_EVENTS, forwardEvents, ownListeners, shareLifecycle } from '../client/facades.js';
 import { clientOptions } from '../client/options.js';
@@ -14,15 +15,11 @@ import { EMPTY_LEASE_STATS, type LeaseEvents, type LeaseOptions, type LeaseStats
 import { LeasePool } from '../connections/leases.js';
 import type { ShardedPubSub } from '../connections/pub-sub.js';
 import { beforeDeadline } from '../deadline.js';
-import {
-  ClientUsageError,
-  CommandTimeoutError,
-  ConnectionLostError,
-  PoolClosedError,
-  RedisPoolError,
-} from '../errors.js';
+import { ClientUsageError, ConnectionLostError, PoolClosedError, RedisPoolError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import {
+  addWithAbortSignal,
+  type ClusterExecute,
   createCluster,
   ErrorReply,
   killableSocket,
@@ -114,6 +111,7 @@ export class ClusterTopology implements Topology {
     this.#nodeClients = new ClusterNodeClients(settings, logger);
     this.#cluster.on('node-connect', () => this.#nodeClients.adopt(this.#allNodes()));
     this.#layerCommands();
+    addWithAbortSignal(this.#cluster);
     const facade = Object.create(this.#cluster);
     shareLifecycle(facade, logger, "the pool's cluster client");
     ownListeners(facade);
@@ -196,6 +194,11 @@ export class ClusterTopology implements Topology {
    */
   duplicate(_receiver: object, overrides: RedisClientOptions | undefined): DuplicateClient {
     const copy = this.#cluster.duplicate(overrides as Parameters<Cluster['duplicate']>[0]);
+    addWithAbortSignal(copy);
+    layerClusterCommands(
+      copy,
+      withinDeadline((_run, _parser, _options, next) => next()),
+    );
     copy.on('error', (error: unknown) =>
       this.#logger.warn({ err: error, url: this.#settings.redisUrl }, 'Redis cluster error (a duplicate)'),
     );
@@ -315,22 +318,19 @@ export class ClusterTopology implements Topology {
       const client = cluster.slots[calculateSlot(key as string | Buffer)]?.master.client;
       return client?.isReady ? client : undefined;
     };
-    layerClusterCommands(
-      cluster,
-      (run, parser, options, next) => {
-        // A blocking command on a key runs on a lease to the key's primary, as on a single server,
-        // so it does not hold up that node's shared connection.
-        const key = parser.firstKey;
-        const reply =
-          key !== undefined && blockingTimeoutMs(parser.redisArgs) !== undefined
-            ? this.#leaseFor(key as string | Buffer, (lease) => run(lease.client, options), {})
-            : next();
-        return reply.catch((error: unknown) => {
-          throw this.#typed(error);
-        });
-      },
-      readyClientFor,
-    );
+    const execute: ClusterExecute = (run, parser, options, next) => {
+      // A blocking command on a key runs on a lease to the key's primary, as on a single server,
+      // so it does not hold up that node's shared connection.
+      const key = parser.firstKey;
+      const reply =
+        key !== undefined && blockingTimeoutMs(parser.redisArgs) !== undefined
+          ? this.#leaseFor(key as string | Buffer, (lease) => run(lease.client, options), {})
+          : next();
+      return reply.catch((error: unknown) => {
+        throw this.#typed(error);
+      });
+    };
+    layerClusterCommands(cluster, withinDeadline(execute), readyClientFor);
   }
 
   /** Where a node the cluster announces is reached: through the caller's address map, or as announced. */
@@ -341,9 +341,9 @@ export class ClusterTopology implements Topology {
   /** The error a cluster caller gets for `error`, met by one of its commands. */
   #typed(error: unknown): unknown {
     const url = this.#settings.redisUrl;
-    if (PASSING.some((kind) => error instanceof kind)) return error;
+    // node-redis's TimeoutError comes only from a command's own timeout: withinDeadline() names it.
+    if (error instanceof TimeoutError || PASSING.some((kind) => error instanceof kind)) return error;
     if (this.#closed) return new PoolClosedError();
-    if (error instanceof TimeoutError) return new CommandTimeoutError(url, this.#settings.redisSocketTimeout * 1000, 1);
     return new ConnectionLostError(url, error);
   }
 
@@ -369,4 +369,13 @@ export class ClusterTopology implements Topology {
     }
     return pool;
   }
+}
+
+/** `execute` within each command's deadline (client/deadlines.ts), kept once, outside everything it does. */
+function withinDeadline(execute: ClusterExecute): ClusterExecute {
+  return (run, parser, options, next) => {
+    const deadline = deadlineOf(options);
+    if (!deadline) return execute(run, parser, options, next);
+    return sendWithin(parser.redisArgs, deadline, () => execute(run, parser, options, next));
+  };
 }

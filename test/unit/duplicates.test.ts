@@ -88,3 +88,24 @@ test('destroyAll() ends every duplicate still open', async () => {
   assert.deepEqual(ends, [0, 1, 2]);
   assert.deepEqual([duplicates.count, budget.taken.count], [0, 0]);
 });
+
+test('a duplicate of a duplicate is the pool’s too: it takes a slot, and destroyAll() ends it', async () => {
+  const budget = slots(3);
+  const duplicates = new Duplicates(budget);
+  class Copying extends Client {
+    duplicate(): Copying {
+      return new Copying();
+    }
+  }
+  const first = duplicates.adopt(new Copying());
+  await first.connect();
+  const second = first.duplicate();
+  await second.connect();
+  assert.equal(duplicates.count, 2);
+  assert.equal(budget.taken.count, 2);
+  let ended = 0;
+  second.on('end', () => ended++);
+  duplicates.destroyAll();
+  assert.equal(ended, 1);
+  assert.equal(budget.taken.count, 0);
+});
