@@ -156,8 +156,8 @@ export class LeasableConnection implements PooledConnection {
     layerCommands(this.client, {
       send: (self, args, options, next) => {
         if (!this.client.isOpen) return lost();
-        if (turnsRepliesOff(args)) return refuseReplies();
-        this.#note(args);
+        // One look at the command's name notes the state it changes, or refuses it.
+        if (!this.#note(args)) return refuseReplies();
         const deadline = deadlineOf(options, self);
         const reply = deadline
           ? sendWithin(args, deadline, () => next(self, args, options))
@@ -185,15 +185,20 @@ export class LeasableConnection implements PooledConnection {
     });
   }
 
-  #note(args: readonly unknown[]): void {
+  /** Notes the state `args` change on the connection; false for a command a lease refuses (CLIENT REPLY). */
+  #note(args: readonly unknown[]): boolean {
     const name = word(args[0]);
-    if (name === 'WATCH') this.#watching = true;
+    if (name === 'CLIENT') {
+      const sub = word(args[1]);
+      if (sub === 'REPLY') return false;
+      if (sub === 'TRACKING') this.#tracking = word(args[2]) !== 'OFF';
+    } else if (name === 'WATCH') this.#watching = true;
     else if (name === 'UNWATCH') this.#watching = false;
     else if (name === 'MULTI') this.#inMulti = true;
     else if (name === 'EXEC' || name === 'DISCARD') this.#inMulti = this.#watching = false;
     else if (name === 'SELECT') this.#selectedDb = Number(String(args[1]));
-    else if (name === 'CLIENT' && word(args[1]) === 'TRACKING') this.#tracking = word(args[2]) !== 'OFF';
     else if (name === 'RESET') this.#wasReset = true;
+    return true;
   }
 }
 
