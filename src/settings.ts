@@ -9,7 +9,7 @@ import { SettingsError, type SettingsIssue } from './errors.js';
 import { Secret } from './secret.js';
 import { clusterUrl, resolveAddress, sentinelUrl } from './settings/address.js';
 import { Expected } from './settings/parsers.js';
-import { checkCluster, checkLimits, checkSentinel, checkTlsFiles } from './settings/rules.js';
+import { checkCluster, checkLimits, checkReads, checkSentinel, checkTlsFiles } from './settings/rules.js';
 import {
   envOf,
   type Field,
@@ -203,6 +203,7 @@ function resolveSettings(input: SettingsInput, options: LoadSettingsOptions) {
     candidates[key as Key] = { value, origin: 'REDIS_URL' };
   }
   checkLimits(parsed, issues);
+  checkReads(parsed, issues);
   checkSentinel(parsed, address.path !== undefined, issues);
   checkCluster(parsed, address, issues);
   // TLS asked for anywhere counts here, so a scheme conflict is not reported twice.

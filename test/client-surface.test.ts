@@ -149,26 +149,41 @@ describe('scripts and functions', () => {
       );
       await client.take('failover:count', 1);
       const errors: unknown[] = [];
+      // What each call returned (the count after it), and whether it was acknowledged after the failover began.
+      const returned: { count: number; late: boolean }[] = [];
+      let failoverStarted = false;
       let done = 0;
       const caller = async () => {
         while (done < 1000) {
           done++;
-          await client.take('failover:count', 1).catch((error) => errors.push(error));
+          await client
+            .take('failover:count', 1)
+            .then((count) => returned.push({ count: Number(count), late: failoverStarted }))
+            .catch((error) => errors.push(error));
           await sleep(5);
         }
       };
       const callers = Promise.all(Array.from({ length: 4 }, caller));
       await sleep(200);
+      failoverStarted = true;
       const { to } = await group.failover();
       await callers;
       assert.deepEqual(errors, [], 'no caller saw an error across the failover');
+      assert.equal(returned.length, 1000);
       const after = await admin(to.url);
       try {
-        assert.equal(
-          await after.get('svc:failover:count'),
-          '1001',
-          'every call ran once (under REDIS_KEY_PREFIX), and the last ones on the new primary',
-        );
+        // Replication is asynchronous: an increment the old primary acknowledged after the failover began
+        // may never reach the new one, which then hands out the same count again. Nothing else may differ.
+        const final = Number(await after.get('svc:failover:count'));
+        const counts = returned.map((entry) => entry.count);
+        assert.equal(Math.max(...counts), final, 'the last calls ran on the new primary');
+        const seen = new Map<number, number>();
+        for (const { count, late } of returned) {
+          assert.ok(count >= 2 && count <= final, `count ${count} is in 2..${final}: no call ran twice`);
+          if (seen.has(count)) assert.ok(late, `count ${count} was handed out twice before the failover began`);
+          seen.set(count, (seen.get(count) ?? 0) + 1);
+        }
+        assert.equal(seen.size, final - 1, 'every count from 2 up to the final one was handed out: none skipped');
         const evals = Number(/^cmdstat_eval:calls=(\d+)/m.exec(await after.info('commandstats'))?.[1] ?? 0);
         assert.ok(evals >= 1, 'the new primary was sent the script with EVAL: it had not had it');
       } finally {

@@ -183,6 +183,15 @@ export const protocol: Parser<2 | 3, 2 | 3 | string> = (raw) => {
   return n === 2 || n === 3 ? n : new Expected('2 or 3 (the RESP version)');
 };
 
+/** Where reads go (`REDIS_READ_FROM`): the primary, replicas first, replicas only, or either. */
+export type ReadFrom = 'primary' | 'replica-preferred' | 'replica' | 'any';
+const READ_FROM: readonly ReadFrom[] = ['primary', 'replica-preferred', 'replica', 'any'];
+
+export const readFrom: Parser<ReadFrom, ReadFrom> = (raw) => {
+  const value = typeof raw === 'string' ? raw.trim().toLowerCase() : raw;
+  return READ_FROM.includes(value as ReadFrom) ? (value as ReadFrom) : new Expected(`one of ${READ_FROM.join(', ')}`);
+};
+
 export const logLevel: Parser<LogLevel, string> = (raw) =>
   (typeof raw === 'string' && LOG_LEVELS[raw.trim().toLowerCase()]) ||
   new Expected(

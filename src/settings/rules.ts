@@ -30,6 +30,28 @@ export function checkLimits(parsed: Parsed, issues: SettingsIssue[]): void {
   }
 }
 
+/** What client-side caching and replica reads need: RESP3, and a mode with replicas for `replica`. */
+export function checkReads(parsed: Parsed, issues: SettingsIssue[]): void {
+  const protocol = parsed.redisProtocol ?? SETTINGS_DEFAULTS.redisProtocol;
+  if ((parsed.redisClientSideCache ?? false) && protocol !== 3) {
+    issues.push({
+      code: 'conflict',
+      path: 'REDIS_CLIENT_SIDE_CACHE',
+      message:
+        '`REDIS_CLIENT_SIDE_CACHE` needs `REDIS_PROTOCOL=3`: the server sends its invalidations as RESP3 push messages on the connection that read the key, which RESP2 cannot carry',
+    });
+  }
+  const readFrom = parsed.redisReadFrom ?? SETTINGS_DEFAULTS.redisReadFrom;
+  // One server is its own primary: `replica-preferred` and `any` read from it, `replica` never could.
+  if (readFrom === 'replica' && !parsed.redisSentinels && !parsed.redisClusterNodes) {
+    issues.push({
+      code: 'conflict',
+      path: 'REDIS_READ_FROM',
+      message: `\`REDIS_READ_FROM=${readFrom}\` needs replicas the pool can find: set \`REDIS_SENTINELS\` or \`REDIS_CLUSTER_NODES\` (one server has none; \`replica-preferred\` reads from it)`,
+    });
+  }
+}
+
 /** Sentinel mode's rules: the master name goes with the sentinels, and the address comes from them. */
 export function checkSentinel(parsed: Parsed, unix: boolean, issues: SettingsIssue[]): void {
   const conflict = (path: string, message: string) => issues.push({ code: 'conflict', path, message });

@@ -16,6 +16,7 @@ import {
   nodeList,
   type Parser,
   protocol,
+  readFrom,
   text,
   timeout,
   word,
@@ -153,6 +154,30 @@ export const SCHEMA = {
    * @example 'orders:'
    */
   redisKeyPrefix: field({ empty: 'none', env: 'REDIS_KEY_PREFIX', parse: text }),
+  /**
+   * Client-side caching with server-assisted invalidation (RESP3 `CLIENT TRACKING`): the shared
+   * client keeps the replies of cacheable reads (`GET`, `HGETALL` …) in one cache per pool, which
+   * the server empties key by key as other clients write. Emptied whole whenever an invalidation
+   * could have been missed (a reconnect, a replaced or moved connection, a new cluster topology).
+   * Needs `REDIS_PROTOCOL=3`. Leases do not use it.
+   */
+  redisClientSideCache: field({ env: 'REDIS_CLIENT_SIDE_CACHE', parse: boolean, default: false }),
+  /** Integer ≥ 1: replies the cache holds at most; the least recently used goes first. */
+  redisClientSideCacheMaxEntries: field({
+    env: 'REDIS_CLIENT_SIDE_CACHE_MAX_ENTRIES',
+    parse: integer(1),
+    default: 10000,
+  }),
+  /** Seconds a cached reply is kept at most, even with no invalidation; 0 means no limit. */
+  redisClientSideCacheTtl: field({ env: 'REDIS_CLIENT_SIDE_CACHE_TTL', parse: age, default: 0 }),
+  /**
+   * Where the shared client's read-only commands go, in sentinel and cluster modes: `primary`,
+   * `replica-preferred` (a replica, the primary when none answers), `replica` (replicas only: a
+   * `RedisUnavailableError` when none answers) or `any` (the primary and its replicas in turn).
+   * Writes always go to the primary, and so do leases. A replica lags its primary: a read from it
+   * may not see a write just made (docs/topologies.md).
+   */
+  redisReadFrom: field({ env: 'REDIS_READ_FROM', parse: readFrom, default: 'primary' }),
   /**
    * Sentinel mode: `host:port,host:port` of the sentinels, which name the primary of
    * `REDIS_SENTINEL_MASTER` and announce its failovers. `REDIS_URL` then gives only credentials,

@@ -304,6 +304,14 @@ describe('malformed settings: each is a SettingsError naming the variable', () =
     ['log level with a line break', { LOG_LEVEL: 'INFO\nDEBUG' }, 'LOG_LEVEL'],
     ['key file without a certificate', { REDIS_SSL: 'true', REDIS_SSL_KEYFILE: '/etc/hostname' }, 'REDIS_SSL_CERTFILE'],
     ['key file without TLS', { REDIS_SSL_KEYFILE: '/etc/hostname' }, 'REDIS_SSL_KEYFILE'],
+    ['cache as a word', { REDIS_CLIENT_SIDE_CACHE: 'sometimes' }, 'REDIS_CLIENT_SIDE_CACHE'],
+    ['cache size 0', { REDIS_CLIENT_SIDE_CACHE_MAX_ENTRIES: '0' }, 'REDIS_CLIENT_SIDE_CACHE_MAX_ENTRIES'],
+    ['cache size as a word', { REDIS_CLIENT_SIDE_CACHE_MAX_ENTRIES: 'lots' }, 'REDIS_CLIENT_SIDE_CACHE_MAX_ENTRIES'],
+    ['cache ttl below zero', { REDIS_CLIENT_SIDE_CACHE_TTL: '-1' }, 'REDIS_CLIENT_SIDE_CACHE_TTL'],
+    ['cache ttl as a word', { REDIS_CLIENT_SIDE_CACHE_TTL: 'forever' }, 'REDIS_CLIENT_SIDE_CACHE_TTL'],
+    ['read-from of another client', { REDIS_READ_FROM: 'slave' }, 'REDIS_READ_FROM'],
+    ['read-from empty', { REDIS_READ_FROM: '' }, 'REDIS_READ_FROM'],
+    ['read-from replica with one server', { REDIS_READ_FROM: 'replica' }, 'REDIS_READ_FROM'],
   );
   for (const [name, variable, env] of [
     ['two spellings of REDIS_URL', 'REDIS_URL', { redis_url: 'redis://a', REDIS_URL: 'redis://b' }],
@@ -348,6 +356,31 @@ test('one SettingsError lists every issue, each with what was expected and what 
     'Expected `REDIS_PORT` to be an integer from 1 to 65535, got `abc` (string, from the environment)',
   );
   assert.match(error.message, /^Invalid Redis settings \(4 issues\):\n✖ /);
+});
+
+test('client-side caching needs RESP3, and says why; replica reads need a mode with replicas', () => {
+  const [cache] = failure({ REDIS_CLIENT_SIDE_CACHE: 'true', REDIS_PROTOCOL: '2' }).issues;
+  assert.equal(cache?.path, 'REDIS_CLIENT_SIDE_CACHE');
+  assert.match(
+    cache?.message ?? '',
+    /needs `REDIS_PROTOCOL=3`: the server sends its invalidations as RESP3 push messages/,
+  );
+  const on = load({ REDIS_CLIENT_SIDE_CACHE: 'yes', REDIS_CLIENT_SIDE_CACHE_TTL: '2.5' });
+  assert.equal(on.redisClientSideCache, true);
+  assert.equal(on.redisClientSideCacheMaxEntries, 10000);
+  assert.equal(on.redisClientSideCacheTtl, 2.5);
+  assert.equal(load({}).redisClientSideCache, false);
+  assert.equal(load({}).redisReadFrom, 'primary');
+  const [replica] = failure({ REDIS_READ_FROM: 'replica' }).issues;
+  assert.match(
+    replica?.message ?? '',
+    /needs replicas the pool can find: set `REDIS_SENTINELS` or `REDIS_CLUSTER_NODES`/,
+  );
+  for (const value of ['replica-preferred', 'Any', ' primary ']) {
+    assert.equal(load({ REDIS_READ_FROM: value }).redisReadFrom, value.trim().toLowerCase());
+  }
+  const cluster = { REDIS_CLUSTER_NODES: '127.0.0.1:7000', REDIS_READ_FROM: 'replica' };
+  assert.equal(load(cluster).redisReadFrom, 'replica');
 });
 
 test('a contradiction names both variables', () => {
