@@ -213,3 +213,45 @@ test('every connection the pool closes has a reason: stats().closed, OpenTelemet
     pool.destroy();
   }
 });
+
+test('the client-side cache’s figures: stats(), OpenTelemetry and Prometheus agree; without the cache, none', async () => {
+  const reader = new TestReader();
+  const registry = new Registry();
+  const pool = new RedisPool<true>({ logger: silent });
+  const plain = new RedisPool<true>({ logger: silent });
+  const plainRegistry = new Registry();
+  try {
+    await pool.enableOpenTelemetry({ meterProvider: new MeterProvider({ readers: [reader] }) });
+    await pool.registerPrometheus(registry);
+    const client = await pool.getClient(
+      settingsFor(file.server.url, {
+        serviceName: 'cached',
+        redisClientSideCache: true,
+        redisClientSideCacheMaxEntries: 2,
+      }),
+    );
+    await client.set('metered:a', '1');
+    for (let i = 0; i < 5; i++) await client.get('metered:a');
+    await client.get('metered:b');
+    await client.get('metered:c');
+    await client.set('metered:c', '2');
+    for (let i = 0; i < 100 && (pool.stats().clientSideCache?.invalidations ?? 0) === 0; i++) await sleep(5);
+    const cache = pool.stats().clientSideCache;
+    assert.deepEqual(cache, { entries: 1, hits: 4, misses: 3, evictions: 1, invalidations: 1, flushes: 0 });
+    const otel = await collect(reader);
+    const text = await registry.metrics();
+    for (const [key, value] of Object.entries(cache ?? {})) {
+      assert.equal(otel.get(`redis_pool.cache.${key}`)?.points[0]?.value, value, `OpenTelemetry's ${key}`);
+      const name = key === 'entries' ? 'redis_pool_cache_entries' : `redis_pool_cache_${key}_total`;
+      assert.match(text, new RegExp(`^${name}\\{pool_name="cached"\\} ${value}$`, 'm'), `Prometheus's ${key}`);
+    }
+
+    await plain.registerPrometheus(plainRegistry);
+    await plain.getClient(settingsFor(file.server.url, { serviceName: 'uncached' }));
+    assert.equal(plain.stats().clientSideCache, undefined);
+    assert.doesNotMatch(await plainRegistry.metrics(), /redis_pool_cache_\w+\{/);
+  } finally {
+    pool.destroy();
+    plain.destroy();
+  }
+});

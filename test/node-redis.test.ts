@@ -10,6 +10,7 @@ import { createClient, createCluster, RESP_TYPES } from 'redis';
 import type { StringClient } from '../src/client/types.js';
 import {
   addWithAbortSignal,
+  BasicPooledClientSideCache,
   checkEveryCommand,
   coalesceWrites,
   commandOptionsOf,
@@ -143,6 +144,31 @@ describe('node-redis internals', () => {
         unsubscribe('node-redis:command:reply', listener);
       }
       assert.deepEqual(replies, ['OK']);
+    } finally {
+      redis.destroy();
+    }
+  });
+
+  test('a client with clientSideCache keeps node-redis’s cache lookup under the fast path; entries carry their client', async () => {
+    // The pool's ClientCache (client/cache.ts) relies on both: node-redis's _executeCommand looks
+    // the cache up, and hands the cache its _self, whose isReady and socketEpoch say what to trust.
+    const cache = new BasicPooledClientSideCache();
+    const made: unknown[] = [];
+    const createValueEntry = cache.createValueEntry.bind(cache);
+    cache.createValueEntry = (reader, value) => {
+      made.push(reader);
+      return createValueEntry(reader, value);
+    };
+    const redis = createClient({ url: file.server.url, RESP: 3, clientSideCache: cache }) as unknown as StringClient;
+    await redis.connect();
+    try {
+      installFastPath(redis, undefined);
+      await redis.set('cached', 'v');
+      for (let i = 0; i < 5; i++) assert.equal(await redis.get('cached'), 'v');
+      assert.equal(cache.stats().hitCount, 4);
+      const reader = made[0] as { isReady: boolean; socketEpoch: number };
+      assert.equal(reader.isReady, true);
+      assert.equal(typeof reader.socketEpoch, 'number');
     } finally {
       redis.destroy();
     }

@@ -31,6 +31,7 @@ import {
 import { checkReply, expectReplies, UnmatchedReply } from '../node-redis/reply-checks.js';
 import { answerable, ReplyFences } from '../node-redis/reply-fences.js';
 import type { CommonAppSettings, NodeAddress } from '../settings.js';
+import type { ClientCache } from './cache.js';
 import { killedBy, toConnectError } from './connect.js';
 import { deadlineOf, sendWithin } from './deadlines.js';
 import { type ClientExtras, withExtras } from './extras.js';
@@ -75,6 +76,8 @@ export interface ConnectionSpec {
   overrides?: RedisClientOptions;
   /** The pool's scripts, functions and client options (`RedisPoolOptions`). */
   extras?: ClientExtras | undefined;
+  /** The pool's client-side cache (`REDIS_CLIENT_SIDE_CACHE`), for a connection that reads for the shared client. */
+  cache?: ClientCache | undefined;
 }
 
 /**
@@ -90,9 +93,11 @@ export function createConnection({
   hooks = {},
   overrides = {},
   extras,
+  cache,
 }: ConnectionSpec): StringClient {
   let established = reconnect === 'always';
   const options = { ...withExtras(clientOptions(settings, role, hooks.address), extras), ...overrides };
+  if (cache) options.clientSideCache = cache;
   options.socket = {
     ...options.socket,
     reconnectStrategy: (retries, cause) => {

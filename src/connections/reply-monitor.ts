@@ -60,6 +60,11 @@ export class ReplyMonitor {
     };
   }
 
+  /** Ticks in a row with commands outstanding and no reply completed (0 after a `hung` verdict). */
+  get stalledTicks(): number {
+    return this.#stalledTicks;
+  }
+
   /** Looks at the connection once; `pending` is the number of commands outstanding on it. */
   tick(pending: number): Verdict {
     const progressed = this.#tap.replies !== this.#repliesAtLastTick;

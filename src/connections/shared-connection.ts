@@ -1,3 +1,4 @@
+import type { ClientCache } from '../client/cache.js';
 import { blockingTimeoutMs, NEEDS_A_LOOK, stateCommand } from '../client/commands.js';
 import { connectWithin, toConnectError } from '../client/connect.js';
 import type { ConnectionHooks, Reconnect } from '../client/connection.js';
@@ -12,7 +13,7 @@ import type { CommonAppSettings } from '../settings.js';
 import type { Target } from '../topology/target.js';
 import type { CloseReason, Closes } from './closes.js';
 import { OfflineQueue } from './offline-queue.js';
-import { ReplyMonitor } from './reply-monitor.js';
+import { ReplyMonitor, TICKS_PER_TIMEOUT } from './reply-monitor.js';
 import { createFacade, guardBatches, type OnLease, refusal } from './shared-client.js';
 
 /** State of the shared connection, as `redisPool.stats()` reports it. */
@@ -28,6 +29,11 @@ export type SharedState = 'ready' | 'reconnecting' | 'closed';
  * fresh client, which reconnects with backoff; callers keep the same facade, whose prototype is
  * re-pointed to the new client. While the connection is down, commands wait in the
  * `OfflineQueue`, or are refused at once, as the settings say.
+ *
+ * With a client-side cache, a client it no longer stands on is retired from the cache (which then
+ * trusts nothing that client read), it is PINGed after a second idle, so that a connection gone
+ * silent is found even when every read is a hit, and the cache is emptied once a reply is late by
+ * `CACHE_DOUBT_TICKS`: invalidations could be held up behind it.
  */
 export class SharedConnection {
   readonly #settings: CommonAppSettings;
@@ -53,7 +59,11 @@ export class SharedConnection {
     this.#logger = logger;
     this.#owner = owner;
     this.#offline = new OfflineQueue(settings);
-    this.#monitor = new ReplyMonitor(settings.redisSocketTimeout * 1000, settings.redisHealthCheckInterval * 1000);
+    const checkMs = settings.redisHealthCheckInterval * 1000;
+    this.#monitor = new ReplyMonitor(
+      settings.redisSocketTimeout * 1000,
+      owner.cache ? Math.min(checkMs || CACHE_CHECK_MS, CACHE_CHECK_MS) : checkMs,
+    );
     this.#hooks = {
       onEvent: (event, error) => {
         this.#onEvent(event, error);
@@ -117,6 +127,7 @@ export class SharedConnection {
   tick(): void {
     this.#offline.expire(this.#lastError);
     const verdict = this.#monitor.tick(this.inFlight);
+    if (this.#monitor.stalledTicks === CACHE_DOUBT_TICKS) this.#owner.cache?.flush();
     if (verdict === 'hung') this.#replaceHungClient();
     else if (verdict === 'check' && this.#client.isReady) {
       // A PING that never comes back leaves a command outstanding, which the next ticks catch.
@@ -242,6 +253,7 @@ export class SharedConnection {
     this.#lastError = error;
     flushAll(hung, error);
     this.#swap();
+    this.#owner.cache?.retire(hung);
     this.#owner.closes.record('hung', 'shared');
     hung.destroy();
   }
@@ -291,6 +303,7 @@ export class SharedConnection {
 
   /** Closes a client the facade no longer stands on, once it has answered what it has outstanding. */
   #retire(old: StringClient, reason: CloseReason): void {
+    this.#owner.cache?.retire(old);
     this.#owner.closes.record(reason, 'shared');
     old.close().catch(() => old.destroy());
   }
@@ -326,4 +339,11 @@ export interface SharedConnectionOwner extends Pick<ConnectionHooks, 'onEvent'> 
   onReadonly: () => void;
   /** The connection is ready again (`undefined`), or reconnecting met refused credentials. */
   onConnectOutcome: (error: RedisAuthError | undefined) => void;
+  /** The pool's client-side cache, which the owner's `create()` gives each client. */
+  cache?: ClientCache | undefined;
 }
+
+/** With a client-side cache, an idle shared connection is PINGed this often at least, in ms. */
+const CACHE_CHECK_MS = 1000;
+/** With a client-side cache, a reply this many ticks late (a fifth of `REDIS_SOCKET_TIMEOUT`) empties it. */
+const CACHE_DOUBT_TICKS = TICKS_PER_TIMEOUT / 5;

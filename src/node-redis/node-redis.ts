@@ -16,6 +16,7 @@ import type { StringClient } from '../client/types.js';
  * is missing instead of the process failing to start.
  */
 export const {
+  BasicPooledClientSideCache,
   createClient,
   createCluster,
   ErrorReply,
@@ -196,8 +197,9 @@ const commandReplies = channel('node-redis:command:reply');
 
 /**
  * Replaces node-redis's async `_executeCommand` (await, publish, transform) with one `then` when
- * none of its extras is in use (HIMPORT, a subscriber to the reply channel); the gain is in
- * docs/architecture.md. `intercept` may answer a command instead of sending it.
+ * none of its extras is in use (HIMPORT, a subscriber to the reply channel, a client-side cache,
+ * whose lookup is in node-redis's own); the gain is in docs/architecture.md. `intercept` may
+ * answer a command instead of sending it.
  */
 export function installFastPath(
   client: StringClient,
@@ -205,10 +207,12 @@ export function installFastPath(
 ): void {
   const instance = internals(client)._self;
   const original = instance._executeCommand;
+  // Fixed when the client is made (`clientSideCache` option); node-redis looks it up per command.
+  const cached = (client as { clientSideCache?: unknown }).clientSideCache !== undefined;
   instance._executeCommand = function (this: Instance, command, parser, options, transform) {
     let reply = intercept?.(parser.redisArgs, options);
     if (reply === undefined) {
-      if (commandReplies.hasSubscribers || parser.redisArgs[0] === 'HIMPORT') {
+      if (cached || commandReplies.hasSubscribers || parser.redisArgs[0] === 'HIMPORT') {
         return original.call(this, command, parser, options, transform);
       }
       reply = this.sendCommand(parser.redisArgs, options);

@@ -1,3 +1,4 @@
+import type { ClientCacheStats } from '../client/cache.js';
 import { ClientUsageError } from '../errors.js';
 import type { PoolStats } from './open-pool.js';
 
@@ -49,7 +50,19 @@ export interface PoolFigures {
   timeouts: number;
   /** Connections the pool closed, by reason (`stats().closed`). */
   closed: Record<string, number>;
+  /** The client-side cache's figures, with `REDIS_CLIENT_SIDE_CACHE` on. */
+  cache: ClientCacheStats | undefined;
 }
+
+/** The client-side cache's counters, each with its help; `entries` is a gauge of its own. */
+const CACHE_COUNTERS: readonly [key: Exclude<keyof ClientCacheStats, 'entries'>, help: string][] = [
+  ['hits', 'Reads the client-side cache answered'],
+  ['misses', 'Cacheable reads the client-side cache sent to the server'],
+  ['evictions', 'Client-side cache entries dropped for room, age or a flush'],
+  ['invalidations', 'Keys the server said changed, invalidating client-side cache entries'],
+  ['flushes', 'Times the client-side cache was emptied because an invalidation could have been missed'],
+];
+const CACHE_ENTRIES_HELP = 'Replies the client-side cache holds';
 
 /** What the exporters read: the figures (none while the pool is closed), and each lease's times. */
 export interface MetricsSource {
@@ -75,7 +88,9 @@ export async function globalMeterProvider(): Promise<OpenTelemetryMeterProvider>
 
 /**
  * The OpenTelemetry instruments of the semantic conventions for database client connection
- * pools, each with `db.client.connection.pool.name`. The gauges are observed at collect time, so
+ * pools, each with `db.client.connection.pool.name`, and the pool's own (`redis_pool.connection.closed`;
+ * `redis_pool.cache.entries`, `.hits`, `.misses`, `.evictions`, `.invalidations` and `.flushes` with the
+ * client-side cache on). The gauges are observed at collect time, so
  * they cost nothing between collections; the two histograms record once per lease.
  */
 export function instrumentOpenTelemetry(provider: OpenTelemetryMeterProvider, source: MetricsSource): void {
@@ -105,6 +120,13 @@ export function instrumentOpenTelemetry(provider: OpenTelemetryMeterProvider, so
     unit: '{connection}',
     description: 'Connections the pool closed, by reason (idle, expired, unhealthy, failed-over, hung …)',
   });
+  const cacheEntries = meter.createObservableUpDownCounter('redis_pool.cache.entries', {
+    unit: '{entry}',
+    description: CACHE_ENTRIES_HELP,
+  });
+  const cacheCounters = CACHE_COUNTERS.map(
+    ([key, description]) => [key, meter.createObservableCounter(`redis_pool.cache.${key}`, { description })] as const,
+  );
   meter.addBatchObservableCallback(
     (result) => {
       const figures = source.figures();
@@ -117,8 +139,11 @@ export function instrumentOpenTelemetry(provider: OpenTelemetryMeterProvider, so
       result.observe(pending, figures.pending, pool);
       result.observe(timeouts, figures.timeouts, pool);
       for (const [reason, n] of Object.entries(figures.closed)) result.observe(closed, n, { ...pool, reason });
+      if (!figures.cache) return;
+      result.observe(cacheEntries, figures.cache.entries, pool);
+      for (const [key, counter] of cacheCounters) result.observe(counter, figures.cache[key], pool);
     },
-    [count, max, idleMin, pending, timeouts, closed],
+    [count, max, idleMin, pending, timeouts, closed, cacheEntries, ...cacheCounters.map(([, counter]) => counter)],
   );
   const times = {
     wait: meter.createHistogram('db.client.connection.wait_time', {
@@ -140,7 +165,8 @@ export function instrumentOpenTelemetry(provider: OpenTelemetryMeterProvider, so
 /**
  * The same figures in `registry`, with Prometheus-style names: `db_client_connection_count`
  * (label `state`), `…_max`, `…_idle_min`, `…_pending_requests`, `…_timeouts_total`,
- * `redis_pool_connections_closed_total` (label `reason`), and the
+ * `redis_pool_connections_closed_total` (label `reason`), with the client-side cache on
+ * `redis_pool_cache_entries` and `redis_pool_cache_{hits,misses,evictions,invalidations,flushes}_total`, and the
  * histograms `…_wait_time_seconds` and `…_use_time_seconds`, each labelled `pool_name`. The gauges
  * are read when the registry is scraped.
  */
@@ -151,7 +177,12 @@ export async function registerPrometheus(registry: PrometheusRegistry, source: M
   });
   // The caller's registry, of the prom-client it installed: this very type, from the same module.
   const registers = [registry as InstanceType<typeof Registry>];
-  const gauge = (name: string, help: string, pick: (figures: PoolFigures) => number) =>
+  const gauge = (
+    name: string,
+    help: string,
+    pick: (figures: PoolFigures) => number,
+    shown: (figures: PoolFigures) => boolean = () => true,
+  ) =>
     new Gauge({
       name,
       help,
@@ -160,7 +191,7 @@ export async function registerPrometheus(registry: PrometheusRegistry, source: M
       collect() {
         this.reset();
         const figures = source.figures();
-        if (figures) this.set({ pool_name: source.poolName() }, pick(figures));
+        if (figures && shown(figures)) this.set({ pool_name: source.poolName() }, pick(figures));
       },
     });
   new Gauge({
@@ -206,6 +237,25 @@ export async function registerPrometheus(registry: PrometheusRegistry, source: M
       for (const [reason, n] of Object.entries(figures.closed)) this.inc({ pool_name: source.poolName(), reason }, n);
     },
   });
+  gauge(
+    'redis_pool_cache_entries',
+    CACHE_ENTRIES_HELP,
+    (f) => f.cache?.entries ?? 0,
+    (f) => f.cache !== undefined,
+  );
+  for (const [key, help] of CACHE_COUNTERS) {
+    new Counter({
+      name: `redis_pool_cache_${key}_total`,
+      help,
+      labelNames: ['pool_name'],
+      registers,
+      collect() {
+        this.reset();
+        const cache = source.figures()?.cache;
+        if (cache) this.inc({ pool_name: source.poolName() }, cache[key]);
+      },
+    });
+  }
   const histogram = (name: string, help: string) =>
     new Histogram({ name, help, labelNames: ['pool_name'], buckets: TIME_BUCKETS, registers });
   const times = {
@@ -225,5 +275,6 @@ export function figuresOf(stats: PoolStats, idleMin: number): PoolFigures {
     pending: stats.pending,
     timeouts: stats.timeouts,
     closed: stats.closed,
+    cache: stats.clientSideCache,
   };
 }

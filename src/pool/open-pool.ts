@@ -3,8 +3,10 @@
  * topology shares (the pool's events, the one ticker, the subscriber, the duplicates); and the
  * pool's stats and events.
  */
+
 import type { EventEmitter } from 'node:events';
 import type { RedisClientOptions } from 'redis';
+import { ClientCache, type ClientCacheStats } from '../client/cache.js';
 import type { ClientExtras } from '../client/extras.js';
 import type { ConnectionRole } from '../client/options.js';
 import type { ConnectionEventName, TopologyClient } from '../client/types.js';
@@ -35,6 +37,8 @@ export interface PoolStats extends TopologyStats {
   /** Connections made by `client.duplicate()` and still open (each counts in `total`). */
   duplicates: number;
   subscriber: { open: boolean; channels: number; patterns: number; shards: number };
+  /** The client-side cache's figures, with `REDIS_CLIENT_SIDE_CACHE` on. */
+  clientSideCache?: ClientCacheStats;
 }
 
 /** Which connection an event is about. */
@@ -89,6 +93,7 @@ export class OpenPool {
   readonly #readies = new Map<ConnectionRole, number>();
   readonly #closes: Closes;
   readonly #extras: ClientExtras | undefined;
+  readonly #cache: ClientCache | undefined;
 
   /** Opens the topology the settings choose; on failure nothing is left open. */
   static async open(settings: CommonAppSettings, parts: OpenPoolParts): Promise<OpenPool> {
@@ -110,6 +115,7 @@ export class OpenPool {
     this.logger = logger;
     this.#events = events;
     this.#closes = new Closes(logger);
+    this.#cache = settings.redisClientSideCache ? new ClientCache(settings) : undefined;
     const context: TopologyContext = {
       closes: this.#closes,
       settings,
@@ -129,6 +135,7 @@ export class OpenPool {
       },
       onMoved: () => this.#subscriber?.moveOn(),
       extras,
+      cache: this.#cache,
     };
     this.#topology = settings.redisClusterNodes
       ? new ClusterTopology(context)
@@ -188,6 +195,7 @@ export class OpenPool {
         patterns: subscriber?.patterns.length ?? 0,
         shards: subscriber?.shards.length ?? 0,
       },
+      ...(this.#cache ? { clientSideCache: this.#cache.figures() } : {}),
     };
   }
 

@@ -63,7 +63,7 @@ export class ClusterTopology implements Topology {
   #subscriberSlots = 0;
   #closed = false;
 
-  constructor({ settings, logger, leaseEvents, closes, extras }: TopologyContext) {
+  constructor({ settings, logger, leaseEvents, closes, extras, cache }: TopologyContext) {
     this.#closes = closes;
     this.#settings = settings;
     this.#extras = extras;
@@ -83,6 +83,8 @@ export class ClusterTopology implements Topology {
       ...(extras?.functions ? { functions: extras.functions } : {}),
       // Typed as RESP3 throughout; with REDIS_PROTOCOL=2 a few replies take RESP2 shapes (see the setting).
       RESP: settings.redisProtocol as 3,
+      // node-redis gives its one cache to every node client, and empties it at each new topology.
+      ...(cache ? { clientSideCache: cache } : {}),
       keyPrefix,
       commandOptions,
       rootNodes: (settings.redisClusterNodes ?? []).map(({ host, port }) => ({ socket: { host, port } })),

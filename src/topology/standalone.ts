@@ -29,7 +29,7 @@ export class StandaloneTopology implements Topology {
     context: TopologyContext,
     target: Target = new FixedTarget(context.settings.redisHost, context.settings.redisPort),
   ) {
-    const { settings, logger, leaseEvents, extras } = context;
+    const { settings, logger, leaseEvents, extras, cache } = context;
     this.context = context;
     this.target = target;
     this.#budget = new ConnectionBudget(settings.redisMaxConnections);
@@ -46,7 +46,9 @@ export class StandaloneTopology implements Topology {
     this.#budget.tryTake();
     this.shared = new SharedConnection(settings, logger, {
       closes: context.closes,
-      create: (reconnect, hooks) => createConnection({ settings, role: 'shared', logger, reconnect, hooks, extras }),
+      create: (reconnect, hooks) =>
+        createConnection({ settings, role: 'shared', logger, reconnect, hooks, extras, cache }),
+      cache,
       target: this.target,
       onLease: (use) => this.leases.run(use),
       onReadonly: () => this.leases.discardIdle(),

@@ -1,4 +1,5 @@
 import type { RedisClientOptions } from 'redis';
+import type { ClientCache } from '../client/cache.js';
 import type { ClientExtras } from '../client/extras.js';
 import type { ConnectionRole } from '../client/options.js';
 import type { ConnectionEventName, TopologyClient } from '../client/types.js';
@@ -55,6 +56,8 @@ export interface TopologyContext {
   onMoved(): void;
   /** The pool's scripts, functions and client options (`RedisPoolOptions`), for every connection. */
   extras: ClientExtras | undefined;
+  /** The pool's one client-side cache (`REDIS_CLIENT_SIDE_CACHE`), for the connections the shared client reads on. */
+  cache: ClientCache | undefined;
 }
 
 /**
