@@ -7,12 +7,13 @@
  * that rotates from round to round. Ratios are paired: each round's ratio between two
  * contenders, measured seconds apart, then the median over the rounds. `BENCH_ROUNDS` (default
  * 15) and `BENCH_SECONDS` (seconds per slice, default 0.5) set the length of the run;
- * `BENCH_ONLY=shared`, `leases`, `metrics`, `large`, `mixed`, `cluster`, `open` or `deadlines` runs one
+ * `BENCH_ONLY=shared`, `leases`, `metrics`, `large`, `mixed`, `cluster`, `open`, `deadlines` or `cache` runs one
  * section.
  */
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { startRedisServer } from '../src/testing/index.js';
+import { cacheBench } from './cache.js';
 import { clusterBench } from './cluster.js';
 import { deadlinesBench } from './deadlines.js';
 import { largeValuesBench } from './large-values.js';
@@ -39,6 +40,7 @@ try {
   if (only === undefined || only === 'cluster') await clusterBench();
   if (only === undefined || only === 'open') await openBench(server);
   if (only === undefined || only === 'deadlines') await deadlinesBench(server);
+  if (only === undefined || only === 'cache') await cacheBench(server);
 } finally {
   await server.stop();
 }
