@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import calculateSlot from 'cluster-key-slot';
 import { type PoolStats, RedisPool, type SettingsInput } from '../src/index.js';
 import { startCluster, startFaultProxy, startRedisServer, startSentinelGroup } from '../src/testing/index.js';
-import { admin, serverForFile, settingsFor, silent } from './helpers.js';
+import { admin, KEY_PREFIXES, keyPrefixed, prefixLabel, serverForFile, settingsFor, silent } from './helpers.js';
 
 const file = serverForFile();
 
@@ -127,34 +127,50 @@ function assertHeld(watched: Watched, pool: RedisPool<true>, label: string): voi
 }
 
 describe('client-side caching on one server', () => {
-  test('reads are served from the cache until another client writes the key; figures in stats()', async () => {
-    const pool = new RedisPool<true>({ logger: silent });
-    const other = await admin(file.server.url);
-    try {
-      const client = await pool.getClient(settingsFor(file.server.url, { redisClientSideCache: true }));
-      await client.set('basic:k', 'v1');
-      const getsBefore = await getCalls();
-      for (let i = 0; i < 50; i++) assert.equal(await client.get('basic:k'), 'v1');
-      const getsAfter = await getCalls();
-      assert.equal(getsAfter - getsBefore, 1, '50 reads, 1 GET on the server');
-      assert.deepEqual(cacheOf(pool), { entries: 1, hits: 49, misses: 1, evictions: 0, invalidations: 0, flushes: 0 });
+  for (const prefix of KEY_PREFIXES) {
+    test(`reads are served from the cache until another client writes the key; figures in stats()${prefixLabel(prefix)}`, async () => {
+      const pool = new RedisPool<true>({ logger: silent });
+      const other = await admin(file.server.url);
+      try {
+        const client = await pool.getClient(
+          settingsFor(file.server.url, { redisClientSideCache: true, ...keyPrefixed(prefix) }),
+        );
+        await file.observer.del(`${prefix}basic:k`);
+        await client.set('basic:k', 'v1');
+        const getsBefore = await getCalls();
+        for (let i = 0; i < 50; i++) assert.equal(await client.get('basic:k'), 'v1');
+        const getsAfter = await getCalls();
+        assert.equal(getsAfter - getsBefore, 1, '50 reads, 1 GET on the server');
+        assert.deepEqual(cacheOf(pool), {
+          entries: 1,
+          hits: 49,
+          misses: 1,
+          evictions: 0,
+          invalidations: 0,
+          flushes: 0,
+        });
 
-      await other.set('basic:k', 'v2');
-      for (let i = 0; i < 100 && cacheOf(pool).invalidations === 0; i++) await sleep(5);
-      assert.equal(await client.get('basic:k'), 'v2', 'another client’s write invalidated the entry');
-      assert.equal(cacheOf(pool).invalidations, 1);
-      await client.set('basic:k', 'v3');
-      assert.equal(await client.get('basic:k'), 'v3', 'the pool’s own write is seen at once');
-      // Each value is a copy: a caller changing what it got changes nothing for the next.
-      await client.hSet('basic:h', { a: '1' });
-      const first = await client.hGetAll('basic:h');
-      (first as Record<string, string>).a = 'changed';
-      assert.deepEqual({ ...(await client.hGetAll('basic:h')) }, { a: '1' });
-    } finally {
-      other.destroy();
-      await pool.close();
-    }
-  });
+        // A view with a type mapping of its own takes node-redis's path, which caches only replies of the client's mapping.
+        assert.equal(await client.withTypeMapping({}).get('basic:k'), 'v1');
+        assert.equal(cacheOf(pool).hits, 49);
+        assert.equal((await getCalls()) - getsAfter, 1);
+        await other.set(`${prefix}basic:k`, 'v2');
+        for (let i = 0; i < 100 && cacheOf(pool).invalidations === 0; i++) await sleep(5);
+        assert.equal(await client.get('basic:k'), 'v2', 'another client’s write invalidated the entry');
+        assert.equal(cacheOf(pool).invalidations, 1);
+        await client.set('basic:k', 'v3');
+        assert.equal(await client.get('basic:k'), 'v3', 'the pool’s own write is seen at once');
+        // Each value is a copy: a caller changing what it got changes nothing for the next.
+        await client.hSet('basic:h', { a: '1' });
+        const first = await client.hGetAll('basic:h');
+        (first as Record<string, string>).a = 'changed';
+        assert.deepEqual({ ...(await client.hGetAll('basic:h')) }, { a: '1' });
+      } finally {
+        other.destroy();
+        await pool.close();
+      }
+    });
+  }
 
   test('the size and age limits hold: the least recently used goes first, and an old entry is read again', async () => {
     const pool = new RedisPool<true>({ logger: silent });

@@ -11,6 +11,7 @@ import type { StringClient } from '../src/client/types.js';
 import {
   addWithAbortSignal,
   BasicPooledClientSideCache,
+  cachedGet,
   checkEveryCommand,
   coalesceWrites,
   commandOptionsOf,
@@ -149,7 +150,7 @@ describe('node-redis internals', () => {
     }
   });
 
-  test('a client with clientSideCache keeps node-redis’s cache lookup under the fast path; entries carry their client', async () => {
+  test('a client with clientSideCache keeps node-redis’s cache lookup under the fast path; entries carry their client; cachedGet() finds its GET entries', async () => {
     // The pool's ClientCache (client/cache.ts) relies on both: node-redis's _executeCommand looks
     // the cache up, and hands the cache its _self, whose isReady and socketEpoch say what to trust.
     const cache = new BasicPooledClientSideCache();
@@ -166,6 +167,12 @@ describe('node-redis internals', () => {
       await redis.set('cached', 'v');
       for (let i = 0; i < 5; i++) assert.equal(await redis.get('cached'), 'v');
       assert.equal(cache.stats().hitCount, 4);
+      // cachedGet() finds what node-redis's handleCache() stored, under the same cache key.
+      assert.equal(cachedGet(cache, 'cached'), 'v');
+      assert.equal(cache.stats().hitCount, 5);
+      assert.equal(cachedGet(cache, 'other'), undefined);
+      await redis.set('cached', 'w');
+      assert.equal(cachedGet(cache, 'cached'), undefined, 'an invalidated entry is gone');
       const reader = made[0] as { isReady: boolean; socketEpoch: number };
       assert.equal(reader.isReady, true);
       assert.equal(typeof reader.socketEpoch, 'number');

@@ -4,7 +4,7 @@
  * that read it could still tell it of a change.
  */
 
-import { BasicPooledClientSideCache } from '../node-redis/node-redis.js';
+import { BasicPooledClientSideCache, cachedGet } from '../node-redis/node-redis.js';
 import type { CommonAppSettings } from '../settings.js';
 
 /** The cache's figures, in `stats().clientSideCache`. */
@@ -131,4 +131,21 @@ export class ClientCache extends BasicPooledClientSideCache {
   #trusts({ client, epoch }: Origin): boolean {
     return client.isReady && client.socketEpoch === epoch && !this.#retired.has(client);
   }
+}
+
+/**
+ * Answers `client.get(key)` on `facade` itself (not on its views, whose options may differ) from
+ * `cache` when it holds a string for the key, before node-redis builds the command: a hit then
+ * costs a lookup, where node-redis's own path builds the command, finds its cache policy, makes
+ * the cache key and copies the value (docs/performance.md). Anything else takes node-redis's
+ * path, and its cache, as before. `prefix` is `REDIS_KEY_PREFIX`, which the cache keys carry.
+ */
+export function answerHits(facade: object, cache: ClientCache, prefix = ''): void {
+  (facade as { get: (key: unknown) => Promise<unknown> }).get = function (this: object, key: unknown) {
+    if (this === facade && typeof key === 'string') {
+      const value = cachedGet(cache, prefix + key);
+      if (value !== undefined) return Promise.resolve(value);
+    }
+    return Object.getPrototypeOf(facade).get.call(this, key);
+  };
 }

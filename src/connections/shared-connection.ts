@@ -1,4 +1,4 @@
-import type { ClientCache } from '../client/cache.js';
+import { answerHits, type ClientCache } from '../client/cache.js';
 import { blockingTimeoutMs, NEEDS_A_LOOK, stateCommand } from '../client/commands.js';
 import { connectWithin, toConnectError } from '../client/connect.js';
 import type { ConnectionHooks, Reconnect } from '../client/connection.js';
@@ -80,6 +80,7 @@ export class SharedConnection {
     // Until connect(), a client that is never connected stands behind the facade, as in park().
     this.#client = this.#create('after-ready');
     this.#facade = createFacade(this.#client, (args, options) => this.#route(args, options), logger);
+    if (owner.cache) answerHits(this.#facade, owner.cache, settings.redisKeyPrefix);
   }
 
   /**

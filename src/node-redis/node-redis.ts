@@ -194,6 +194,29 @@ export function deriveViewsFrom(facade: Record<string, unknown>): void {
 
 /** node-redis publishes every typed command's reply here when someone listens (tracing, OTel). */
 const commandReplies = channel('node-redis:command:reply');
+const cacheRequests = channel('node-redis:cache:request');
+
+/** node-redis's client-side cache, as far as `cachedGet()` reads it. */
+interface CacheStore {
+  get(cacheKey: string): unknown;
+  recordHits(count: number): void;
+}
+
+/**
+ * What node-redis's client-side cache holds for `GET key` (`key` as sent, prefix included), found
+ * as its `handleCache()` would find it, and counted as a hit: its cache key is `generateCacheKey()`'s
+ * (each argument's length, then each argument, joined by `_`), and a value entry has the reply in
+ * `value`. `undefined` when there is none, when the read is still on its way (a promise entry), for
+ * a value that is not a string (node-redis hands out a copy of each value; a string needs none), and
+ * while someone listens on node-redis's cache channel, which only `handleCache()` tells.
+ */
+export function cachedGet(cache: CacheStore, key: string): string | undefined {
+  if (cacheRequests.hasSubscribers) return undefined;
+  const value = (cache.get(`3_${key.length}_GET_${key}`) as { value?: unknown } | undefined)?.value;
+  if (typeof value !== 'string') return undefined;
+  cache.recordHits(1);
+  return value;
+}
 
 /**
  * Replaces node-redis's async `_executeCommand` (await, publish, transform) with one `then` when

@@ -67,8 +67,9 @@ export class Peer {
    * 50 ms of CPU), keyed by their JSON, and caches only the last one, so every probe's client has
    * the same JSON (the reconnect strategy is a function either way).
    */
-  unconnected({ reconnect = false } = {}): StringClient {
+  unconnected({ reconnect = false, cache }: { reconnect?: boolean; cache?: object } = {}): StringClient {
     const client = createClient({
+      ...(cache ? { clientSideCache: cache } : {}),
       url: this.url,
       RESP: 3,
       username: 'self-check',
@@ -83,7 +84,7 @@ export class Peer {
   }
 
   /** A client connected to the peer; see `unconnected()`. */
-  async client(options: { reconnect?: boolean } = {}): Promise<StringClient> {
+  async client(options: { reconnect?: boolean; cache?: object } = {}): Promise<StringClient> {
     const client = this.unconnected(options);
     await client.connect();
     return client;

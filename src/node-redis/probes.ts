@@ -3,6 +3,8 @@ import type { StringClient } from '../client/types.js';
 import { beforeDeadline } from '../deadline.js';
 import {
   addWithAbortSignal,
+  BasicPooledClientSideCache,
+  cachedGet,
   checkEveryCommand,
   coalesceWrites,
   commandOptionsOf,
@@ -144,6 +146,26 @@ export const CLIENT_PROBES: Probe[] = [
       expect(
         found[0]?.member === 'm' && found[0]?.distance === 1.5,
         `a transform through the fast path did not get the parser's redisArgs and preserve: ${JSON.stringify(found)}`,
+      );
+    },
+  },
+  {
+    of: 'installFastPath (a cache), cachedGet',
+    async run(peer) {
+      const cache = new BasicPooledClientSideCache();
+      const client = await peer.client({ cache });
+      installFastPath(client, undefined);
+      await client.set('cached', 'v');
+      const before = peer.received('GET', 'cached');
+      await client.get('cached');
+      await client.get('cached');
+      expect(
+        peer.received('GET', 'cached') === before + 1,
+        "a client with clientSideCache sent GET twice: node-redis's cache lookup is gone from under the fast path",
+      );
+      expect(
+        cachedGet(cache, 'cached') === 'v',
+        "cachedGet() did not find node-redis's entry for GET cached: its cache key or entry shape changed",
       );
     },
   },

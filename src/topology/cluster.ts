@@ -1,5 +1,6 @@
 import calculateSlot from 'cluster-key-slot';
 import type { RedisClientOptions, RedisClusterOptions } from 'redis';
+import { answerHits } from '../client/cache.js';
 import { blockingTimeoutMs } from '../client/commands.js';
 import { openWithin, pingWithin } from '../client/connect.js';
 import { deadlineOf, sendWithin } from '../client/deadlines.js';
@@ -122,6 +123,7 @@ export class ClusterTopology implements Topology {
       facade,
       new ClusterScan(this.#cluster, (error) => this.#typed(error), settings.redisKeyPrefix),
     );
+    if (cache) answerHits(facade, cache, settings.redisKeyPrefix);
     this.#facade = facade;
     this.#subscriberTarget = this.#anyPrimary();
   }
