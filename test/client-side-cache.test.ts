@@ -6,7 +6,13 @@ import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import calculateSlot from 'cluster-key-slot';
 import { type PoolStats, RedisPool, type SettingsInput } from '../src/index.js';
-import { startCluster, startFaultProxy, startRedisServer, startSentinelGroup } from '../src/testing/index.js';
+import {
+  type RedisServer,
+  startCluster,
+  startFaultProxy,
+  startRedisServer,
+  startSentinelGroup,
+} from '../src/testing/index.js';
 import { admin, KEY_PREFIXES, keyPrefixed, prefixLabel, serverForFile, settingsFor, silent } from './helpers.js';
 
 const file = serverForFile();
@@ -226,37 +232,31 @@ describe('client-side caching on one server', () => {
     }
   });
 
-  test('SIGKILL and restart: 0 stale reads', async () => {
-    // appendfsync always: every acknowledged write survives the kill.
-    const server = await startRedisServer({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
-    const pool = new RedisPool<true>({ logger: silent });
-    const writer = new RedisPool<true>({ logger: silent });
-    try {
-      const settings = { redisSocketTimeout: 1 } satisfies SettingsInput;
-      const client = await pool.getClient(settingsFor(server.url, { ...settings, redisClientSideCache: true }));
-      const writes = await writer.getClient(settingsFor(server.url, settings));
-      const watched = await readWhileWriting(
-        pool,
-        client,
-        'fault:kill',
-        async (value) => (await writes.set('fault:kill', value)) === 'OK',
-        async () => {
-          await server.kill();
-          await sleep(300);
-          await server.restart();
-        },
-      );
-      assertHeld(watched, pool, 'SIGKILL and restart');
-      assert.ok(cacheOf(pool).flushes >= 1);
-    } finally {
-      await Promise.all([pool.close(), writer.close()]);
-      await server.stop();
-    }
-  });
-
-  for (const pauseMs of [300, 3000]) {
-    test(`SIGSTOP for ${pauseMs} ms, then SIGCONT: 0 stale reads`, async () => {
-      const server = await startRedisServer();
+  const serverFaults: (readonly [label: string, fault: (server: RedisServer) => Promise<void>])[] = [
+    [
+      'SIGKILL and restart',
+      async (server) => {
+        await server.kill();
+        await sleep(300);
+        await server.restart();
+      },
+    ],
+    ...[300, 3000].map(
+      (pauseMs) =>
+        [
+          `SIGSTOP for ${pauseMs} ms, then SIGCONT`,
+          async (server: RedisServer) => {
+            server.pause();
+            await sleep(pauseMs);
+            server.resume();
+          },
+        ] as const,
+    ),
+  ];
+  for (const [label, fault] of serverFaults) {
+    test(`${label}: 0 stale reads`, async () => {
+      // appendfsync always: every acknowledged write survives a kill.
+      const server = await startRedisServer({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
       const pool = new RedisPool<true>({ logger: silent });
       const writer = new RedisPool<true>({ logger: silent });
       try {
@@ -266,15 +266,11 @@ describe('client-side caching on one server', () => {
         const watched = await readWhileWriting(
           pool,
           client,
-          'fault:stop',
-          async (value) => (await writes.set('fault:stop', value)) === 'OK',
-          async () => {
-            server.pause();
-            await sleep(pauseMs);
-            server.resume();
-          },
+          'fault:server',
+          async (value) => (await writes.set('fault:server', value)) === 'OK',
+          () => fault(server),
         );
-        assertHeld(watched, pool, `SIGSTOP for ${pauseMs} ms`);
+        assertHeld(watched, pool, label);
       } finally {
         server.resume();
         await Promise.all([pool.close(), writer.close()]);
