@@ -372,9 +372,9 @@ describe('node-redis internals', () => {
     client.on('error', () => undefined);
     try {
       const seen: unknown[] = [];
-      layerClusterCommands(client, (_run, parser, _options, next) => {
+      layerClusterCommands(client, (_run, parser, _options, route) => {
         seen.push(parser.redisArgs[0]);
-        return next();
+        return route.next();
       });
       await client.connect();
       await client.set('clustered', '1');
@@ -395,7 +395,7 @@ describe('node-redis internals', () => {
       const asked: unknown[] = [];
       layerClusterCommands(
         client,
-        (_run, _parser, _options, next) => next(),
+        (_run, _parser, _options, route) => route.next(),
         (key) => {
           asked.push(key);
           const owner = client.slots[calculateSlot(key as string)]?.master;

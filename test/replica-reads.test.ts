@@ -297,3 +297,211 @@ describe('replica reads in cluster mode (3 primaries, 1 replica each)', () => {
     await victim.server.restart();
   });
 });
+
+describe('replica reads in sentinel mode (a primary, 1 replica, 3 sentinels)', () => {
+  let group: SentinelGroup;
+  const observed = new Map<RedisServer, Observed>();
+  const keys = Array.from({ length: 100 }, (_, i) => `sread:${i}`);
+  const pools: RedisPool<true>[] = [];
+
+  const look = (server: RedisServer) => observed.get(server) as Observed;
+
+  async function poolReading(readFrom: ReadFrom, more: SettingsInput = {}) {
+    const pool = new RedisPool<true>({ logger: silent });
+    pools.push(pool);
+    const client = await pool.getClient(
+      settingsFor('redis://127.0.0.1/0', {
+        serviceName: `sentinel-reads-${readFrom}`,
+        redisSentinels: group.sentinelAddresses,
+        redisSentinelMaster: group.masterName,
+        redisReadFrom: readFrom,
+        redisSocketTimeout: 1,
+        ...more,
+      }),
+    );
+    return { pool, client };
+  }
+
+  /** The servers that are replicas now, by the sentinels' primary. */
+  async function roles() {
+    const primary = await group.master();
+    return { primary, replicas: group.servers.filter((server) => server !== primary && server.pid !== undefined) };
+  }
+
+  /** Until the pool has a ready connection to exactly the replicas at `ports`. */
+  async function readingFrom(pool: RedisPool<true>, ports: readonly number[]) {
+    const want = ports.map((port) => `127.0.0.1:${port}`).sort();
+    for (let i = 0; i < 600; i++) {
+      const replicas = pool.stats().replicas ?? {};
+      const ready = Object.entries(replicas)
+        .filter(([, replica]) => replica.state === 'ready')
+        .map(([address]) => address)
+        .sort();
+      if (JSON.stringify(ready) === JSON.stringify(want) && Object.keys(replicas).length === want.length) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.fail(`the pool did not read from ${want.join(', ')}: ${JSON.stringify(pool.stats().replicas)}`);
+  }
+
+  /** Writes the known values on the primary, and WAITs for the replica to hold them. */
+  async function writeKnown(pool: RedisPool<true>) {
+    const synced = await pool.withConnection(async (lease) => {
+      await Promise.all(keys.map((key) => lease.set(key, `value of ${key}`)));
+      return lease.wait(1, 5000);
+    });
+    assert.equal(synced, 1, 'the replica acknowledged the writes (WAIT)');
+  }
+
+  before(async () => {
+    group = await startSentinelGroup({ replicas: 1, sentinels: 3 });
+    for (const server of group.servers) observed.set(server, await Observed.of(server));
+    const { pool } = await poolReading('primary');
+    await writeKnown(pool);
+  });
+
+  after(async () => {
+    await Promise.all(pools.map((pool) => pool.close()));
+    for (const server of observed.values()) server.close();
+    await group.stop();
+  });
+
+  for (const [readFrom, least, most] of [
+    ['replica-preferred', 0.9, 1],
+    ['replica', 1, 1],
+    ['any', 0.4, 0.6],
+    ['primary', 0, 0],
+  ] as const) {
+    test(`REDIS_READ_FROM=${readFrom}: ${percent(least)}–${percent(most)} of 300 GETs on the replica, 0 wrong values, writes on the primary`, async () => {
+      const { primary, replicas } = await roles();
+      const { pool, client } = await poolReading(readFrom);
+      if (readFrom === 'primary') assert.equal(pool.stats().replicas, undefined, 'no replica connections');
+      else
+        await readingFrom(
+          pool,
+          replicas.map((replica) => replica.port),
+        );
+      await Promise.all(group.servers.map((server) => look(server).reset()));
+      const wrong = await readAll(client, keys, 300);
+      await Promise.all(keys.slice(0, 30).map((key) => client.set(key, `value of ${key}`)));
+      const onReplica = await calls(replicas.map(look), 'get');
+      const onPrimary = (await look(primary).stat('get')).calls;
+      const ratio = share(onReplica, onReplica + onPrimary);
+      console.log(
+        `REDIS_READ_FROM=${readFrom} (sentinel): ${onReplica} of ${onReplica + onPrimary} GETs on the replica (${percent(ratio)})`,
+      );
+      assert.deepEqual(wrong, []);
+      assert.equal(onReplica + onPrimary, 300);
+      assert.ok(ratio >= least && ratio <= most, `${percent(ratio)} of GETs on the replica`);
+      assert.equal((await look(primary).stat('set')).calls, 30);
+      for (const replica of replicas) {
+        const set = await look(replica).stat('set');
+        assert.equal(set.rejected + set.failed, 0, 'no write was sent to the replica');
+      }
+      if (readFrom !== 'primary') {
+        const stats = pool.stats();
+        assert.equal(
+          stats.total,
+          1 + (stats.idle + stats.leased) + replicas.length,
+          'the replica connection counts in total',
+        );
+      }
+    });
+  }
+
+  test('a sentinel failover while 4 callers read from the replica: the pool follows it, reads stay right, and the new primary is not read as a replica', async () => {
+    const { pool, client } = await poolReading('replica-preferred');
+    const before = await roles();
+    await readingFrom(
+      pool,
+      before.replicas.map((replica) => replica.port),
+    );
+    let stop = false;
+    let reads = 0;
+    const errors: unknown[] = [];
+    const wrong: string[] = [];
+    const reader = async (offset: number) => {
+      for (let i = offset; !stop; i += 4) {
+        const key = keys[i % keys.length] as string;
+        try {
+          const value = await client.get(key);
+          reads++;
+          if (value !== `value of ${key}`) wrong.push(`${key}: ${value}`);
+        } catch (error) {
+          errors.push(error);
+        }
+      }
+    };
+    const readers = [0, 1, 2, 3].map(reader);
+    const { from, to } = await group.failover();
+    // The old primary becomes the replica, once it has synced with the new one.
+    await readingFrom(pool, [from.port]);
+    const atSwitch = reads;
+    await Promise.all(group.servers.map((server) => look(server).reset()));
+    while (reads < atSwitch + 400) await new Promise((resolve) => setTimeout(resolve, 10));
+    stop = true;
+    await Promise.all(readers);
+    const onOld = (await look(from).stat('get')).calls;
+    const onNew = (await look(to).stat('get')).calls;
+    console.log(
+      `failover ${from.port} → ${to.port} under 4 readers: ${reads} reads, ${errors.length} errors; after it, ${onOld} of ${onOld + onNew} GETs on the new replica (${percent(share(onOld, onOld + onNew))})`,
+    );
+    assert.deepEqual(errors, []);
+    assert.deepEqual(wrong, []);
+    assert.ok(share(onOld, onOld + onNew) >= 0.9, 'reads moved to the new replica');
+    assert.ok(
+      !Object.keys(pool.stats().replicas ?? {}).includes(`127.0.0.1:${to.port}`),
+      'the new primary is not read as a replica',
+    );
+    // Writes go to the new primary.
+    await client.set('after-failover', 'x');
+    assert.equal((await look(to).stat('set')).calls, 1);
+  });
+
+  test('the replica killed under 4 concurrent readers: 0 caller errors with replica-preferred, reads go on on the primary; replica mode gives RedisUnavailableError (no-replica)', async () => {
+    const { pool, client } = await poolReading('replica-preferred');
+    const strict = await poolReading('replica');
+    const { primary, replicas } = await roles();
+    const victim = replicas[0] as RedisServer;
+    await Promise.all([readingFrom(pool, [victim.port]), readingFrom(strict.pool, [victim.port])]);
+    let stop = false;
+    let reads = 0;
+    const errors: unknown[] = [];
+    const wrong: string[] = [];
+    const reader = async (offset: number) => {
+      for (let i = offset; !stop; i += 4) {
+        const key = keys[i % keys.length] as string;
+        try {
+          const value = await client.get(key);
+          reads++;
+          if (value !== `value of ${key}`) wrong.push(`${key}: ${value}`);
+        } catch (error) {
+          errors.push(error);
+        }
+      }
+    };
+    const readers = [0, 1, 2, 3].map(reader);
+    while (reads < 400) await new Promise((resolve) => setTimeout(resolve, 10));
+    await look(primary).reset();
+    await victim.kill();
+    const killedAt = reads;
+    while (reads < killedAt + 2000) await new Promise((resolve) => setTimeout(resolve, 10));
+    let refusal: unknown;
+    try {
+      await strict.client.get(keys[0] as string);
+    } catch (error) {
+      refusal = error;
+    }
+    stop = true;
+    await Promise.all(readers);
+    const onPrimary = (await look(primary).stat('get')).calls;
+    console.log(
+      `replica ${victim.port} killed under 4 readers: ${reads} reads, ${errors.length} errors; ${onPrimary} on the primary after`,
+    );
+    assert.deepEqual(errors, []);
+    assert.deepEqual(wrong, []);
+    assert.ok(onPrimary >= 2000, `reads went on on the primary (${onPrimary})`);
+    assert.ok(refusal instanceof RedisUnavailableError, `replica mode refuses: ${String(refusal)}`);
+    assert.equal(refusal.code, 'REDIS_POOL_UNAVAILABLE');
+    assert.equal(refusal.reason, 'no-replica');
+  });
+});

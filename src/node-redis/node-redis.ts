@@ -53,6 +53,8 @@ interface Internals {
 }
 interface CommandParser {
   redisArgs: readonly unknown[];
+  /** The command's keys, as its definition pushed them. */
+  keys: readonly unknown[];
   preserve: unknown;
 }
 type Transform = (reply: unknown, preserve: unknown, typeMapping: unknown) => unknown;
@@ -202,16 +204,18 @@ export type CommandHook = (args: readonly unknown[], options: unknown) => Promis
  * Replaces node-redis's async `_executeCommand` (await, publish, transform) with one `then` when
  * none of its extras is in use (HIMPORT, a subscriber to the reply channel); the gain is in
  * docs/architecture.md. `intercept` may answer a command instead of sending it. `read`, when
- * given, is asked next about each command node-redis deems replica-safe (`replicaSafe()`), and
- * may answer it in turn (sentinel mode's replica reads); without it, nothing more is done per
- * command.
+ * given, is asked next about each command on a key (`parser.keys`) that node-redis deems
+ * replica-safe (`replicaSafe()`), and may answer it in turn (sentinel mode's replica reads);
+ * without it, nothing more is done per command. Commands on no key (PING, INFO, SCAN …) are not
+ * offered: the connection's own health checks must reach its server, as the cluster's keyless
+ * commands go to primaries.
  */
 export function installFastPath(client: StringClient, intercept: CommandHook | undefined, read?: CommandHook): void {
   const instance = internals(client)._self;
   const original = instance._executeCommand;
   instance._executeCommand = function (this: Instance, command, parser, options, transform) {
     let reply = intercept?.(parser.redisArgs, options);
-    if (reply === undefined && read !== undefined && replicaSafe(command, parser)) {
+    if (reply === undefined && read !== undefined && parser.keys.length > 0 && replicaSafe(command, parser)) {
       reply = read(parser.redisArgs, options);
     }
     if (reply === undefined) {
@@ -536,8 +540,10 @@ function route(decoder: Decoder, name: 'onReply' | 'onErrorReply' | 'onPush', wr
   });
 }
 
-/** How a command is routed in a cluster: whether it may go to a replica, and how to route it afresh. */
+/** How a command is routed in a cluster: on, whether it may go to a replica, and how to route it afresh. */
 export interface ClusterRoute {
+  /** Runs it as node-redis would (on a node client directly, by the fast path, or through `_execute`). */
+  next(): Promise<unknown>;
   /** Whether node-redis deems it replica-safe (`isReplicaSafe()`), worked out when asked; a transaction never is, here. */
   readonly(): boolean;
   /**
@@ -552,7 +558,6 @@ export type ClusterExecute = (
   run: (client: unknown, options: unknown) => Promise<unknown>,
   parser: { redisArgs: readonly unknown[]; firstKey: unknown },
   options: unknown,
-  next: () => Promise<unknown>,
   route: ClusterRoute,
 ) => Promise<unknown>;
 
@@ -612,7 +617,7 @@ export function layerClusterCommands(
     ];
     if (isReadonly && parser.redisArgs.length === 0) args[1] = false;
     const again = () => inner.apply(instance, args);
-    return execute(run, parser, options, again, { readonly: () => args[1] === true, again });
+    return execute(run, parser, options, { next: again, readonly: () => args[1] === true, again });
   };
   const withPolicies = instance._executeWithPolicies;
   instance._executeWithPolicies = function (this: ClusterInstance, parser, isReadonly, options, makeRun) {
@@ -635,17 +640,12 @@ export function layerClusterCommands(
     if (client === undefined) return withPolicies.call(this, parser, isReadonly, options, makeRun);
     const run = makeRun(parser);
     const again = () => inner.call(instance, parser, isReadonlyNow(), options, run);
-    return execute(
-      run,
-      parser,
-      options,
-      () =>
-        run(client, options).catch((error: unknown) => {
-          if (!redirected(error)) throw error;
-          return again();
-        }),
-      { readonly: isReadonlyNow, again },
-    );
+    const next = () =>
+      run(client, options).catch((error: unknown) => {
+        if (!redirected(error)) throw error;
+        return again();
+      });
+    return execute(run, parser, options, { next, readonly: isReadonlyNow, again });
   };
 }
 

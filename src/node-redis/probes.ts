@@ -409,9 +409,9 @@ export const CLUSTER_PROBES: Probe[] = [
       const offered: unknown[] = [];
       layerClusterCommands(
         cluster,
-        (_run, parser, _options, next) => {
+        (_run, parser, _options, route) => {
           executed.push(parser.redisArgs[0]);
-          return next();
+          return route.next();
         },
         (key) => {
           offered.push(key);

@@ -216,7 +216,7 @@ export class ClusterTopology implements Topology {
     addWithAbortSignal(copy);
     layerClusterCommands(
       copy,
-      withinDeadline((_run, _parser, _options, next) => next()),
+      withinDeadline((_run, _parser, _options, route) => route.next()),
     );
     copy.on('error', (error: unknown) =>
       this.#logger.warn({ err: error, url: this.#settings.redisUrl }, 'Redis cluster error (a duplicate)'),
@@ -381,7 +381,7 @@ export class ClusterTopology implements Topology {
       const client = node?.client;
       return client?.isReady ? client : undefined;
     };
-    const execute: ClusterExecute = (run, parser, options, next, route) => {
+    const execute: ClusterExecute = (run, parser, options, route) => {
       // A blocking command on a key runs on a lease to the key's primary, as on a single server,
       // so it does not hold up that node's shared connection.
       const key = parser.firstKey;
@@ -392,7 +392,8 @@ export class ClusterTopology implements Topology {
           },
         );
       }
-      return next()
+      return route
+        .next()
         .catch((error: unknown) => {
           // A read whose connection was lost (a replica killed, say) runs once more, where the
           // choice now falls: that node's client is no longer ready, so on another.
@@ -446,9 +447,9 @@ export class ClusterTopology implements Topology {
 
 /** `execute` within each command's deadline (client/deadlines.ts), kept once, outside everything it does. */
 function withinDeadline(execute: ClusterExecute): ClusterExecute {
-  return (run, parser, options, next, route) => {
+  return (run, parser, options, route) => {
     const deadline = deadlineOf(options);
-    if (!deadline) return execute(run, parser, options, next, route);
-    return sendWithin(parser.redisArgs, deadline, () => execute(run, parser, options, next, route));
+    if (!deadline) return execute(run, parser, options, route);
+    return sendWithin(parser.redisArgs, deadline, () => execute(run, parser, options, route));
   };
 }
