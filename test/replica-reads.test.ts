@@ -84,6 +84,15 @@ async function readAll(
   return wrong;
 }
 
+/** Polls `done` every 10 ms; fails, saying `what`, after `ms`: a stalled read fails the test rather than hanging it. */
+async function until(done: () => boolean, what: () => string, ms = 30_000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!done()) {
+    if (performance.now() > deadline) assert.fail(`${what()}: not within ${ms / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 const share = (part: number, whole: number) => (whole === 0 ? 0 : part / whole);
 const percent = (ratio: number) => `${(ratio * 100).toFixed(1)} %`;
 
@@ -129,6 +138,18 @@ describe('replica reads in cluster mode (3 primaries, 1 replica each)', () => {
     primaries = observed.filter((_, i) => roles[i] === 'master');
     replicas = observed.filter((_, i) => roles[i] === 'slave');
     assert.equal(replicas.length, 3);
+    // CLUSTER SLOTS lists a replica once the cluster knows it is up, a little after
+    // cluster_state:ok; node-redis learns of replicas only when it (re)discovers the cluster.
+    const look = await admin((primaries[0] as Observed).server.url);
+    try {
+      for (let i = 0; i < 400; i++) {
+        const ranges = (await look.sendCommand(['CLUSTER', 'SLOTS'])) as unknown[][];
+        if (ranges.every((range) => range.length >= 4)) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    } finally {
+      look.destroy();
+    }
     // Known values, written on the primaries, then WAITed for on each primary's lease: every
     // replica holds them before any read.
     const { pool, client } = await poolReading('primary');
@@ -268,13 +289,19 @@ describe('replica reads in cluster mode (3 primaries, 1 replica each)', () => {
       }
     };
     const readers = Array.from({ length: 4 }, reader);
-    while (reads < 400) await new Promise((resolve) => setTimeout(resolve, 10));
+    await until(
+      () => reads >= 400,
+      () => `reads went on (${errors.length} errors: ${errors.slice(0, 3).map(String).join('; ')})`,
+    );
     const beforeKill = (await victim.stat('get')).calls;
     assert.ok(beforeKill > 0, 'the replica served reads before it was killed');
     await victim.server.kill();
     const killedAt = reads;
     await primary.reset();
-    while (reads < killedAt + 2000) await new Promise((resolve) => setTimeout(resolve, 10));
+    await until(
+      () => reads >= killedAt + 2000,
+      () => `reads went on (${errors.length} errors: ${errors.slice(0, 3).map(String).join('; ')})`,
+    );
     const afterKill = (await primary.stat('get')).calls;
     let refusal: unknown;
     try {
@@ -435,9 +462,15 @@ describe('replica reads in sentinel mode (a primary, 1 replica, 3 sentinels)', (
     const { from, to } = await group.failover();
     // The old primary becomes the replica, once it has synced with the new one.
     await readingFrom(pool, [from.port]);
+    console.log(
+      `after failover: ${reads} reads, ${errors.length} errors; replicas ${JSON.stringify(pool.stats().replicas)}, shared ${JSON.stringify(pool.stats().shared)}`,
+    );
     const atSwitch = reads;
     await Promise.all(group.servers.map((server) => look(server).reset()));
-    while (reads < atSwitch + 400) await new Promise((resolve) => setTimeout(resolve, 10));
+    await until(
+      () => reads >= atSwitch + 400,
+      () => `reads went on (${errors.length} errors: ${errors.slice(0, 3).map(String).join('; ')})`,
+    );
     stop = true;
     await Promise.all(readers);
     const onOld = (await look(from).stat('get')).calls;
@@ -480,11 +513,17 @@ describe('replica reads in sentinel mode (a primary, 1 replica, 3 sentinels)', (
       }
     };
     const readers = [0, 1, 2, 3].map(reader);
-    while (reads < 400) await new Promise((resolve) => setTimeout(resolve, 10));
+    await until(
+      () => reads >= 400,
+      () => `reads went on (${errors.length} errors: ${errors.slice(0, 3).map(String).join('; ')})`,
+    );
     await look(primary).reset();
     await victim.kill();
     const killedAt = reads;
-    while (reads < killedAt + 2000) await new Promise((resolve) => setTimeout(resolve, 10));
+    await until(
+      () => reads >= killedAt + 2000,
+      () => `reads went on (${errors.length} errors: ${errors.slice(0, 3).map(String).join('; ')})`,
+    );
     let refusal: unknown;
     try {
       await strict.client.get(keys[0] as string);
