@@ -462,9 +462,6 @@ describe('replica reads in sentinel mode (a primary, 1 replica, 3 sentinels)', (
     const { from, to } = await group.failover();
     // The old primary becomes the replica, once it has synced with the new one.
     await readingFrom(pool, [from.port]);
-    console.log(
-      `after failover: ${reads} reads, ${errors.length} errors; replicas ${JSON.stringify(pool.stats().replicas)}, shared ${JSON.stringify(pool.stats().shared)}`,
-    );
     const atSwitch = reads;
     await Promise.all(group.servers.map((server) => look(server).reset()));
     await until(
