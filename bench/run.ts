@@ -7,7 +7,7 @@
  * that rotates from round to round. Ratios are paired: each round's ratio between two
  * contenders, measured seconds apart, then the median over the rounds. `BENCH_ROUNDS` (default
  * 15) and `BENCH_SECONDS` (seconds per slice, default 0.5) set the length of the run;
- * `BENCH_ONLY=shared`, `leases`, `metrics`, `large`, `mixed`, `cluster`, `open`, `deadlines` or `cache` runs one
+ * `BENCH_ONLY=shared`, `leases`, `metrics`, `large`, `mixed`, `cluster`, `replicas`, `open`, `deadlines` or `cache` runs one
  * section.
  */
 import { execFileSync } from 'node:child_process';
@@ -22,6 +22,7 @@ import { ROUNDS, SECONDS } from './lib.js';
 import { metricsBench } from './metrics.js';
 import { mixedValuesBench } from './mixed-values.js';
 import { openBench } from './open.js';
+import { replicasBench } from './replicas.js';
 import { sharedClientBench } from './shared-client.js';
 
 const only = process.env.BENCH_ONLY;
@@ -38,6 +39,7 @@ try {
   if (only === undefined || only === 'large') await largeValuesBench(server);
   if (only === undefined || only === 'mixed') await mixedValuesBench(server);
   if (only === undefined || only === 'cluster') await clusterBench();
+  if (only === undefined || only === 'replicas') await replicasBench();
   if (only === undefined || only === 'open') await openBench(server);
   if (only === undefined || only === 'deadlines') await deadlinesBench(server);
   if (only === undefined || only === 'cache') await cacheBench(server);

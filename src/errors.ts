@@ -196,7 +196,8 @@ export type UnavailableReason =
   | 'offline-queue-full'
   | 'offline-queue-timeout'
   | 'connect-backoff'
-  | 'loading';
+  | 'loading'
+  | 'no-replica';
 
 /**
  * Redis could not be reached, or (reason `loading`) refused the command while it loads its data
@@ -204,7 +205,8 @@ export type UnavailableReason =
  * `REDIS_OFFLINE_QUEUE=false` this comes at once while the connection is down; with the queue on,
  * when the queue is full (`REDIS_OFFLINE_QUEUE_SIZE`) or a command has waited
  * `REDIS_OFFLINE_QUEUE_TIMEOUT`; and from `withConnection()` while opening connections backs off
- * after a failure. `cause` holds the last error met while connecting.
+ * after a failure. With `REDIS_READ_FROM=replica`, a read-only command comes to it (reason
+ * `no-replica`) when no replica is ready to serve it. `cause` holds the last error met while connecting.
  */
 export class RedisUnavailableError extends RedisPoolError {
   override readonly code = 'REDIS_POOL_UNAVAILABLE';

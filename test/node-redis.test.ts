@@ -11,8 +11,10 @@ import type { StringClient } from '../src/client/types.js';
 import {
   addWithAbortSignal,
   BasicPooledClientSideCache,
+  COMMAND_METADATA,
   cachedGet,
   checkEveryCommand,
+  chooseClusterNodes,
   coalesceWrites,
   commandOptionsOf,
   decoderTap,
@@ -405,9 +407,9 @@ describe('node-redis internals', () => {
     client.on('error', () => undefined);
     try {
       const seen: unknown[] = [];
-      layerClusterCommands(client, (_run, parser, _options, next) => {
+      layerClusterCommands(client, (_run, parser, _options, route) => {
         seen.push(parser.redisArgs[0]);
-        return next();
+        return route.next();
       });
       await client.connect();
       await client.set('clustered', '1');
@@ -428,7 +430,7 @@ describe('node-redis internals', () => {
       const asked: unknown[] = [];
       layerClusterCommands(
         client,
-        (_run, _parser, _options, next) => next(),
+        (_run, _parser, _options, route) => route.next(),
         (key) => {
           asked.push(key);
           const owner = client.slots[calculateSlot(key as string)]?.master;
@@ -463,6 +465,84 @@ describe('node-redis internals', () => {
       await client.mGet(['{t}a', '{t}b']);
       await client.sendCommand(undefined, true, ['PING']);
       assert.deepEqual(asked, [], 'only commands on exactly one key, sent as NAME key …, are offered');
+    } finally {
+      client.destroy();
+      await cluster.stop();
+    }
+  });
+
+  test('typed commands on a key that node-redis deems replica-safe (IS_READ_ONLY, else @redis/client’s command metadata) are offered to the fast path’s read hook; writes, scripts that may write and commands on no key are not', async () => {
+    assert.ok(COMMAND_METADATA, '@redis/client/dist/lib/command-metadata has defaultCommandMetadata and isReplicaSafe');
+    const redis = await client();
+    const offered: unknown[] = [];
+    try {
+      installFastPath(redis, undefined, (args) => {
+        offered.push(args[0]);
+        return args[0] === 'HGETALL' ? Promise.resolve({ f: 'from the hook' }) : undefined;
+      });
+      await redis.set('replica-safe', 'v');
+      assert.equal(await redis.get('replica-safe'), 'v');
+      await redis.exists('replica-safe');
+      // The hook's reply goes through the command's own transform, as a reply from the server would.
+      assert.deepEqual({ ...(await redis.hGetAll('replica-safe:h')) }, { f: 'from the hook' });
+      await redis.eval("return redis.call('GET', KEYS[1])", { keys: ['replica-safe'] });
+      await redis.evalRo("return redis.call('GET', KEYS[1])", { keys: ['replica-safe'] });
+      await redis.ping();
+      await redis.dbSize();
+      assert.deepEqual(offered, ['GET', 'EXISTS', 'HGETALL', 'EVAL_RO']);
+    } finally {
+      redis.destroy();
+    }
+  });
+
+  test('the cluster client chooses the node of a replica-safe command on a key with _slots.getSlotRandomNode(slot), and of one on no key with _slots.getRandomNode(); a transaction runs through _execute with a parser of no arguments', async () => {
+    const cluster = await startCluster({ masters: 3, replicasPerMaster: 1 });
+    // CLUSTER SLOTS lists a replica once it is known to be up, a little after cluster_state:ok.
+    const look = await createClient({ url: cluster.nodes[0]?.url as string }).connect();
+    for (let i = 0; i < 200; i++) {
+      const ranges = (await look.sendCommand(['CLUSTER', 'SLOTS'])) as unknown[][];
+      if (ranges.every((range) => range.length >= 4)) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    look.destroy();
+    const client = createCluster({ rootNodes: [{ url: cluster.nodes[0]?.url as string }], useReplicas: true });
+    client.on('error', () => undefined);
+    try {
+      const chosen: string[] = [];
+      chooseClusterNodes(client, {
+        read: (shard) => {
+          chosen.push('read');
+          return shard.replicas?.[0] ?? shard.master;
+        },
+        keyless: (masters) => {
+          chosen.push(`keyless of ${masters.length}`);
+          return masters[0] as never;
+        },
+      });
+      const readonly: boolean[] = [];
+      layerClusterCommands(client, (_run, _parser, _options, route) => {
+        readonly.push(route.readonly());
+        return route.next();
+      });
+      await client.connect();
+      const slot = calculateSlot('chosen');
+      const replica = client.slots[slot]?.replicas?.[0];
+      assert.ok(replica, 'useReplicas gives each shard its replicas');
+      const replicaClient = (await client.nodeClient(replica)) as unknown as StringClient;
+      const onReplica: string[] = [];
+      layerCommands(replicaClient, {
+        send(self, args, options, next) {
+          onReplica.push(String(args[0]));
+          return next(self, args, options);
+        },
+      });
+      await client.set('chosen', 'v');
+      await client.get('chosen');
+      assert.equal(await client.eval('return 1', { keys: [], arguments: [] }), 1);
+      await client.multi().get('chosen').exec();
+      assert.deepEqual(chosen, ['read', 'keyless of 3']);
+      assert.deepEqual(onReplica, ['GET'], 'the GET ran on the replica chosen, over its READONLY connection');
+      assert.deepEqual(readonly, [false, true, false, false], 'SET, GET, EVAL on no key, a transaction of GETs');
     } finally {
       client.destroy();
       await cluster.stop();

@@ -13,6 +13,7 @@ import {
 } from '../errors.js';
 import type { Logger } from '../logger.js';
 import {
+  type CommandHook,
   coalesceWrites,
   commandOptionsOf,
   createClient,
@@ -56,7 +57,13 @@ export interface ConnectionHooks {
    * Looked at for every typed command: returns a promise to use instead of sending the command
    * on this connection, or `undefined` to send it.
    */
-  intercept?: (args: readonly unknown[], options: unknown) => Promise<unknown> | undefined;
+  intercept?: CommandHook;
+  /**
+   * Asked, after `intercept`, about every typed command node-redis deems replica-safe: returns a
+   * promise to use instead of sending it here (a replica's reply), or `undefined` to send it.
+   * Without it, nothing is asked (`REDIS_READ_FROM=primary`).
+   */
+  read?: CommandHook | undefined;
   /** Where to connect instead of the settings' address: sentinel mode's current primary. */
   address?: NodeAddress | undefined;
   /** The server answered `READONLY`: it is a replica now. Called after the caller got the reply. */
@@ -112,7 +119,7 @@ export function createConnection({
     onReadonly: hooks.onReadonly,
     fences: settings.redisReplyFences,
   });
-  installFastPath(client, hooks.intercept);
+  installFastPath(client, hooks.intercept, hooks.read);
   coalesceWrites(client);
   if (options.keyPrefix) scopeScans(client, String(options.keyPrefix));
   // node-redis's duplicate() would copy the pool's options into a client without the protection

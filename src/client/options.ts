@@ -14,7 +14,7 @@ const BUFFER_TYPE_MAPPING: BufferTypeMapping = {
 };
 
 /** What a connection is for; it shows in `CLIENT LIST` as part of the connection name. */
-export type ConnectionRole = 'shared' | 'lease' | 'subscriber' | 'duplicate';
+export type ConnectionRole = 'shared' | 'lease' | 'subscriber' | 'duplicate' | 'replica';
 
 /**
  * node-redis's username and password options for an ACL user. node-redis sends credentials only

@@ -161,6 +161,7 @@ export class SharedConnection {
   #create(reconnect: Reconnect): StringClient {
     const client = this.#owner.create(reconnect, {
       ...this.#hooks,
+      read: this.#owner.read,
       address: this.#owner.target.address(),
       // The server became a replica behind our back (a failover): find the primary again.
       onReadonly: () => {
@@ -336,6 +337,8 @@ export interface SharedConnectionOwner extends Pick<ConnectionHooks, 'onEvent'> 
   target: Target;
   /** Runs blocking commands on a leased connection. */
   onLease: OnLease;
+  /** Sends read-only commands elsewhere (sentinel mode's replicas), see `ConnectionHooks.read`. */
+  read?: ConnectionHooks['read'];
   /** The server answered READONLY: other connections to it should go too. */
   onReadonly: () => void;
   /** The connection is ready again (`undefined`), or reconnecting met refused credentials. */

@@ -6,6 +6,7 @@
  * reviewing this file and running those tests. No other file reaches inside node-redis.
  */
 import { channel } from 'node:diagnostics_channel';
+import { createRequire } from 'node:module';
 import * as redis from 'redis';
 import type { StringClient } from '../client/types.js';
 
@@ -53,6 +54,8 @@ interface Internals {
 }
 interface CommandParser {
   redisArgs: readonly unknown[];
+  /** The command's keys, as its definition pushed them. */
+  keys: readonly unknown[];
   preserve: unknown;
 }
 type Transform = (reply: unknown, preserve: unknown, typeMapping: unknown) => unknown;
@@ -218,22 +221,36 @@ export function cachedGet(cache: CacheStore, key: string): string | undefined {
   return value;
 }
 
+/** A hook of the fast path: a promise to use instead of sending the command on this connection, or `undefined` to send it. */
+export type CommandHook = (args: readonly unknown[], options: unknown) => Promise<unknown> | undefined;
+
 /**
  * Replaces node-redis's async `_executeCommand` (await, publish, transform) with one `then` when
  * none of its extras is in use (HIMPORT, a subscriber to the reply channel, a client-side cache,
  * whose lookup is in node-redis's own); the gain is in docs/architecture.md. `intercept` may
- * answer a command instead of sending it.
+ * answer a command instead of sending it. `read`, when given, is asked next about each command on
+ * a key (`parser.keys`) that node-redis deems replica-safe (`replicaSafe()`), and may answer it in
+ * turn (sentinel mode's replica reads); without it, nothing more is done per command. Commands on
+ * no key (PING, INFO, SCAN …) are not offered: the connection's own health checks must reach its
+ * server, as the cluster's keyless commands go to primaries. On a client with a cache, commands
+ * node-redis caches are not offered either: they are read through the cache, on this connection.
  */
-export function installFastPath(
-  client: StringClient,
-  intercept: ((args: readonly unknown[], options: unknown) => Promise<unknown> | undefined) | undefined,
-): void {
+export function installFastPath(client: StringClient, intercept: CommandHook | undefined, read?: CommandHook): void {
   const instance = internals(client)._self;
   const original = instance._executeCommand;
   // Fixed when the client is made (`clientSideCache` option); node-redis looks it up per command.
   const cached = (client as { clientSideCache?: unknown }).clientSideCache !== undefined;
   instance._executeCommand = function (this: Instance, command, parser, options, transform) {
     let reply = intercept?.(parser.redisArgs, options);
+    if (
+      reply === undefined &&
+      read !== undefined &&
+      parser.keys.length > 0 &&
+      replicaSafe(command, parser) &&
+      !(cached && cacheable(command, parser))
+    ) {
+      reply = read(parser.redisArgs, options);
+    }
     if (reply === undefined) {
       if (cached || commandReplies.hasSubscribers || parser.redisArgs[0] === 'HIMPORT') {
         return original.call(this, command, parser, options, transform);
@@ -244,6 +261,86 @@ export function installFastPath(
     const typeMapping = (options as CommandOptions | undefined)?.typeMapping;
     return reply.then((value) => transform(value, parser.preserve, typeMapping));
   };
+}
+
+/** What node-redis reads a command's replica-safety from: its wire name and, for containers, subcommand. */
+interface Identified {
+  readonly commandIdentifier: unknown;
+}
+
+/** node-redis's own table of command metadata and its rule of replica-safety, from `@redis/client`. */
+interface CommandMetadata {
+  defaultCommandMetadata: { lookup(identifier: unknown): unknown };
+  isReplicaSafe(metadata: unknown, override: boolean | undefined): boolean;
+  isCacheable(metadata: unknown, override: boolean | undefined): boolean;
+}
+
+/**
+ * node-redis's module of command metadata (`@redis/client/dist/lib/command-metadata`), found
+ * from the `redis` package the pool loads; `undefined` when this node-redis has none, which the
+ * self-check names.
+ */
+export const COMMAND_METADATA: CommandMetadata | undefined = (() => {
+  try {
+    const require = createRequire(import.meta.url);
+    const fromRedis = createRequire(require.resolve('redis/package.json'));
+    const metadata = fromRedis('@redis/client/dist/lib/command-metadata') as Partial<CommandMetadata>;
+    return typeof metadata.isReplicaSafe === 'function' &&
+      typeof metadata.isCacheable === 'function' &&
+      metadata.defaultCommandMetadata
+      ? (metadata as CommandMetadata)
+      : undefined;
+  } catch {
+    // No such module: this node-redis decides replica-safety elsewhere, and the self-check says so.
+    return undefined;
+  }
+})();
+
+/**
+ * Whether node-redis would send this command to a replica: a defined `IS_READ_ONLY` (`readonly`
+ * for the raw cluster path) wins; otherwise its metadata table decides (a keyed command without
+ * the `write` or `script_runner` flag). The rule node-redis's cluster and sentinel clients route
+ * by, so both of the pool's modes send the same commands to replicas.
+ */
+export function isReplicaSafe(parser: Identified, readonly: boolean | undefined): boolean {
+  if (readonly !== undefined) return readonly;
+  if (!COMMAND_METADATA) return false;
+  return COMMAND_METADATA.isReplicaSafe(
+    COMMAND_METADATA.defaultCommandMetadata.lookup(parser.commandIdentifier),
+    undefined,
+  );
+}
+
+/** Each command definition's answer, as node-redis's sentinel client keeps it: per command, once. */
+const replicaSafety = new WeakMap<object, boolean>();
+
+/** `isReplicaSafe()` of a typed command (node-redis's command definition, and the parser it filled). */
+export function replicaSafe(command: unknown, parser: unknown): boolean {
+  const definition = command as { IS_READ_ONLY?: boolean };
+  let safe = replicaSafety.get(definition);
+  if (safe === undefined) {
+    safe = isReplicaSafe(parser as Identified, definition.IS_READ_ONLY);
+    replicaSafety.set(definition, safe);
+  }
+  return safe;
+}
+
+/** Each command definition's `isCacheable()`, once. */
+const cacheability = new WeakMap<object, boolean>();
+
+/** Whether node-redis's client-side cache takes a typed command (`isCacheable()`, as its `_executeCommand` asks). */
+export function cacheable(command: unknown, parser: unknown): boolean {
+  const definition = command as { CACHEABLE?: boolean };
+  let answer = cacheability.get(definition);
+  if (answer === undefined) {
+    answer =
+      COMMAND_METADATA?.isCacheable(
+        COMMAND_METADATA.defaultCommandMetadata.lookup((parser as Identified).commandIdentifier),
+        definition.CACHEABLE,
+      ) ?? false;
+    cacheability.set(definition, answer);
+  }
+  return answer;
 }
 
 /**
@@ -497,16 +594,29 @@ function route(decoder: Decoder, name: 'onReply' | 'onErrorReply' | 'onPush', wr
   });
 }
 
+/** How a command is routed in a cluster: on, whether it may go to a replica, and how to route it afresh. */
+export interface ClusterRoute {
+  /** Runs it as node-redis would (on a node client directly, by the fast path, or through `_execute`). */
+  next(): Promise<unknown>;
+  /** Whether node-redis deems it replica-safe (`isReplicaSafe()`), worked out when asked; a transaction never is, here. */
+  readonly(): boolean;
+  /**
+   * Runs it once more through node-redis's own `_execute`, which chooses the node again (after
+   * the connection it went out on was lost, say).
+   */
+  again(): Promise<unknown>;
+}
+
 /** The cluster client's command runner, as node-redis's `RedisCluster` calls it. */
 export type ClusterExecute = (
   run: (client: unknown, options: unknown) => Promise<unknown>,
   parser: { redisArgs: readonly unknown[]; firstKey: unknown },
   options: unknown,
-  next: () => Promise<unknown>,
+  route: ClusterRoute,
 ) => Promise<unknown>;
 
 /** What node-redis's cluster client builds for a command. */
-interface ClusterParser {
+interface ClusterParser extends Identified {
   redisArgs: readonly unknown[];
   keys: readonly unknown[];
   firstKey: unknown;
@@ -516,55 +626,122 @@ interface ClusterInstance {
   _execute(...args: unknown[]): Promise<unknown>;
   _executeWithPolicies(
     parser: ClusterParser,
-    isReadonly: unknown,
+    isReadonly: boolean | undefined,
     options: unknown,
     makeRun: MakeRun,
   ): Promise<unknown>;
+  _slots: ClusterSlots;
 }
 
 /** A redirection: the node that answered does not (or does not yet) serve the key's slot; the command did not run. */
 const redirected = (error: unknown) =>
   error instanceof Error && (error.message.startsWith('MOVED') || error.message.startsWith('ASK'));
 
+/** `isReplicaSafe()` of the one-key commands the cluster's fast path takes, by name. */
+const replicaSafeByName = new Map<unknown, boolean>();
+
+/**
+ * The node client a one-key command may run on directly: `key`'s, and whether node-redis deems
+ * the command replica-safe, asked only when wanted (`readonly()`).
+ */
+export type ReadyClientFor = (key: unknown, readonly: () => boolean) => unknown;
+
 /**
  * Puts `execute` around the cluster instance's `_execute`, which every command, `sendCommand()`
  * and transaction runs through. A core command on exactly one key skips `_executeWithPolicies`
  * (policy resolution and two async steps to find the node) and runs on the ready client of the
  * node that serves the key (`readyClientFor`); a MOVED or ASK reply hands it back to `_execute`,
- * which follows the redirection.
+ * which follows the redirection. A transaction (node-redis's MULTI runs through `_execute` with a
+ * parser of no arguments) is never replica-safe here: node-redis would send one of only reads to
+ * a replica.
  */
 export function layerClusterCommands(
   cluster: object,
   execute: ClusterExecute,
-  readyClientFor: (key: unknown) => unknown = () => undefined,
+  readyClientFor: ReadyClientFor = () => undefined,
 ): void {
   const instance = (cluster as { _self: ClusterInstance })._self;
   const inner = instance._execute;
   instance._execute = (...args: unknown[]) => {
-    const [parser, , options, run] = args as [
-      Parameters<ClusterExecute>[1],
-      unknown,
+    const [parser, isReadonly, options, run] = args as [
+      ClusterParser,
+      boolean | undefined,
       unknown,
       Parameters<ClusterExecute>[0],
     ];
-    return execute(run, parser, options, () => inner.apply(instance, args));
+    if (isReadonly && parser.redisArgs.length === 0) args[1] = false;
+    const again = () => inner.apply(instance, args);
+    return execute(run, parser, options, { next: again, readonly: () => args[1] === true, again });
   };
   const withPolicies = instance._executeWithPolicies;
   instance._executeWithPolicies = function (this: ClusterInstance, parser, isReadonly, options, makeRun) {
     const [name, first] = parser.redisArgs;
+    const isReadonlyNow = () => {
+      if (isReadonly !== undefined) return isReadonly;
+      // Only commands whose first argument is their key come here, never a container's
+      // subcommand, so the name alone decides.
+      let safe = replicaSafeByName.get(name);
+      if (safe === undefined) {
+        safe = isReplicaSafe(parser, undefined);
+        replicaSafeByName.set(name, safe);
+      }
+      return safe;
+    };
     const client =
       parser.keys.length === 1 && first === parser.firstKey && typeof name === 'string' && !name.includes('.')
-        ? readyClientFor(first)
+        ? readyClientFor(first, isReadonlyNow)
         : undefined;
     if (client === undefined) return withPolicies.call(this, parser, isReadonly, options, makeRun);
     const run = makeRun(parser);
-    return execute(run, parser, options, () =>
+    const again = () => inner.call(instance, parser, isReadonlyNow(), options, run);
+    const next = () =>
       run(client, options).catch((error: unknown) => {
         if (!redirected(error)) throw error;
-        return inner.call(instance, parser, isReadonly, options, run);
-      }),
-    );
+        return again();
+      });
+    return execute(run, parser, options, { next, readonly: isReadonlyNow, again });
   };
+}
+
+/** A node as node-redis's cluster client keeps it: its address and its client, once made. */
+export interface SlotNode {
+  readonly host: string;
+  readonly port: number;
+  readonly client?: { readonly isReady: boolean } | undefined;
+}
+
+/** The nodes that serve one range of slots: its primary, and its replicas when node-redis opens them (`useReplicas`). */
+export interface SlotShard {
+  readonly master: SlotNode;
+  readonly replicas?: readonly SlotNode[];
+}
+
+/** How the pool chooses the cluster's nodes, in place of node-redis's draw (see `chooseClusterNodes()`). */
+export interface ClusterNodeChoice {
+  /** The node a replica-safe command on a key of `shard` goes to. May throw: the command then rejects with it. */
+  read(shard: SlotShard): SlotNode;
+  /** The node a command on no key goes to, of the primaries node-redis knows. */
+  keyless(masters: readonly SlotNode[]): SlotNode;
+}
+
+interface ClusterSlots {
+  slots: (SlotShard | undefined)[];
+  masters: SlotNode[];
+  getSlotRandomNode(slot: number): SlotNode;
+  getRandomNode(): SlotNode;
+}
+
+/**
+ * Replaces node-redis's choice of nodes in `cluster`'s slot map (`_self._slots`): its
+ * `getSlotRandomNode(slot)`, where `getClientAndSlotNumber()` (every command's route) and
+ * `getClientForKey()` find the node for a replica-safe command on a key, which would draw the
+ * primary and its replicas in turn; and its `getRandomNode()`, where commands on no key go, which
+ * would draw any node, replicas included, whatever the command.
+ */
+export function chooseClusterNodes(cluster: object, choice: ClusterNodeChoice): void {
+  const slots = (cluster as { _self: ClusterInstance })._self._slots;
+  slots.getSlotRandomNode = (slot) => choice.read(slots.slots[slot] as SlotShard);
+  slots.getRandomNode = () => choice.keyless(slots.masters);
 }
 
 /**

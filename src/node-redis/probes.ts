@@ -4,8 +4,10 @@ import { beforeDeadline } from '../deadline.js';
 import {
   addWithAbortSignal,
   BasicPooledClientSideCache,
+  COMMAND_METADATA,
   cachedGet,
   checkEveryCommand,
+  chooseClusterNodes,
   coalesceWrites,
   commandOptionsOf,
   createCluster,
@@ -75,6 +77,28 @@ async function fenced(peer: Peer) {
 }
 
 export const CLIENT_PROBES: Probe[] = [
+  {
+    of: 'installFastPath (its read hook), replicaSafe',
+    async run(peer) {
+      expect(
+        COMMAND_METADATA !== undefined,
+        'no command metadata at @redis/client/dist/lib/command-metadata (defaultCommandMetadata, isReplicaSafe)',
+      );
+      const client = await peer.client();
+      const offered: unknown[] = [];
+      installFastPath(client, undefined, (args) => {
+        offered.push(args[0]);
+        return args[0] === 'GET' ? Promise.resolve('from a replica') : undefined;
+      });
+      expect((await client.get('k')) === 'from a replica', 'a GET was not answered by the read hook');
+      await client.set('k', 'v');
+      await client.ping();
+      expect(
+        offered.length === 1 && offered[0] === 'GET',
+        `node-redis's command metadata did not tell GET (replica-safe) from SET and PING: offered ${offered.join(', ')}`,
+      );
+    },
+  },
   {
     of: 'destroy()',
     // node-redis 6.2.1 threw "The client is closed" here; the pool destroys such clients (the
@@ -390,6 +414,52 @@ export const CLIENT_PROBES: Probe[] = [
 
 export const CLUSTER_PROBES: Probe[] = [
   {
+    of: 'chooseClusterNodes, layerClusterCommands (a transaction)',
+    async run(peer) {
+      peer.script = ([name, arg]) =>
+        name === 'CLUSTER' && arg === 'SLOTS'
+          ? `*1\r\n*3\r\n:0\r\n:16383\r\n*3\r\n$9\r\n127.0.0.1\r\n:${peer.port}\r\n$4\r\nnode\r\n`
+          : undefined;
+      const cluster = peer.adopt(
+        createCluster({
+          rootNodes: [{ url: peer.url }],
+          RESP: 3,
+          defaults: { socket: { reconnectStrategy: false }, maintNotifications: 'disabled' },
+        } as Parameters<typeof createCluster>[0]),
+      );
+      cluster.on('error', () => undefined);
+      const chosen: string[] = [];
+      chooseClusterNodes(cluster, {
+        read: (shard) => {
+          chosen.push(`read ${shard.master.port}`);
+          return shard.master;
+        },
+        keyless: (masters) => {
+          chosen.push(`keyless ${masters.length}`);
+          return masters[0] as never;
+        },
+      });
+      const readonly: boolean[] = [];
+      layerClusterCommands(cluster, (_run, _parser, _options, route) => {
+        readonly.push(route.readonly());
+        return route.next();
+      });
+      await cluster.connect();
+      await cluster.get('k');
+      // ECHO's request policy is default-keyless; PING's (all_shards) asks every primary.
+      await cluster.sendCommand(undefined, true, ['ECHO', 'x']);
+      await cluster.multi().get('k').exec();
+      expect(
+        chosen.join(', ') === `read ${peer.port}, keyless 1`,
+        `_slots.getSlotRandomNode(slot) and _slots.getRandomNode() were not where the cluster chose nodes: ${chosen.join(', ')}`,
+      );
+      expect(
+        readonly.join() === 'true,true,false',
+        `a GET, an ECHO and a transaction of GETs were not replica-safe, replica-safe and not: ${readonly.join()}`,
+      );
+    },
+  },
+  {
     of: 'addWithAbortSignal',
     async run() {
       const cluster = createCluster({ rootNodes: [], commandOptions: { timeout: 7 } } as Parameters<
@@ -431,9 +501,9 @@ export const CLUSTER_PROBES: Probe[] = [
       const offered: unknown[] = [];
       layerClusterCommands(
         cluster,
-        (_run, parser, _options, next) => {
+        (_run, parser, _options, route) => {
           executed.push(parser.redisArgs[0]);
-          return next();
+          return route.next();
         },
         (key) => {
           offered.push(key);

@@ -21,12 +21,15 @@ import type { Logger } from '../logger.js';
 import {
   addWithAbortSignal,
   type ClusterExecute,
+  chooseClusterNodes,
   createCluster,
   ErrorReply,
   killableSocket,
   layerClusterCommands,
   MaxCommandRedirectionsError,
   pendingCount,
+  type SlotNode,
+  type SlotShard,
   TimeoutError,
   WatchError,
 } from '../node-redis/node-redis.js';
@@ -35,6 +38,7 @@ import type { TopologyHealth } from '../pool/readiness.js';
 import type { CommonAppSettings, NodeAddress } from '../settings.js';
 import { type ClusterNode, ClusterNodeClients } from './cluster-nodes.js';
 import { ClusterScan, installScanIterators } from './cluster-scan.js';
+import { noReplica, PRIMARY, ReadRotation, readAgain } from './read-from.js';
 import { AnyOfTarget, FixedTarget, type Target } from './target.js';
 import type { ClusterNodeStats, Topology, TopologyContext, TopologyStats } from './topology.js';
 
@@ -60,6 +64,8 @@ export class ClusterTopology implements Topology {
   readonly #closes: Closes;
   readonly #nodeClients: ClusterNodeClients;
   readonly #subscriberTarget: Target;
+  /** Where replica-safe commands go (`REDIS_READ_FROM`). */
+  readonly #reads: ReadRotation;
   /** 1 while the subscriber holds a connection (it counts in `total`), else 0. */
   #subscriberSlots = 0;
   #closed = false;
@@ -70,6 +76,7 @@ export class ClusterTopology implements Topology {
     this.#extras = extras;
     this.#logger = logger;
     this.#events = leaseEvents;
+    this.#reads = new ReadRotation(settings.redisReadFrom);
     // The cluster client prefixes keys (REDIS_KEY_PREFIX) before it routes them; its node clients,
     // which run the commands it builds, must not prefix them again.
     const { socket, keyPrefix, ...defaults } = withExtras(clientOptions(settings, 'shared'), extras);
@@ -88,6 +95,8 @@ export class ClusterTopology implements Topology {
       ...(cache ? { clientSideCache: cache } : {}),
       keyPrefix,
       commandOptions,
+      // READONLY connections to every replica, for REDIS_READ_FROM; the pool chooses among them.
+      useReplicas: this.#reads.replicas,
       rootNodes: (settings.redisClusterNodes ?? []).map(({ host, port }) => ({ socket: { host, port } })),
       // commandOptions reaches the node clients, though the type of `defaults` leaves it out.
       defaults: {
@@ -114,6 +123,16 @@ export class ClusterTopology implements Topology {
     this.#nodeClients = new ClusterNodeClients(settings, logger);
     this.#cluster.on('node-connect', () => this.#nodeClients.adopt(this.#allNodes()));
     this.#layerCommands();
+    if (this.#reads.replicas) {
+      chooseClusterNodes(this.#cluster, {
+        read: (shard) => {
+          const node = this.#readNode(shard);
+          if (node === undefined) throw noReplica(settings.redisUrl, `of ${shard.master.host}:${shard.master.port}`);
+          return node;
+        },
+        keyless: (masters) => this.#keylessNode(masters),
+      });
+    }
     addWithAbortSignal(this.#cluster);
     const facade = Object.create(this.#cluster);
     shareLifecycle(facade, logger, "the pool's cluster client");
@@ -201,7 +220,7 @@ export class ClusterTopology implements Topology {
     addWithAbortSignal(copy);
     layerClusterCommands(
       copy,
-      withinDeadline((_run, _parser, _options, next) => next()),
+      withinDeadline((_run, _parser, _options, route) => route.next()),
     );
     copy.on('error', (error: unknown) =>
       this.#logger.warn({ err: error, url: this.#settings.redisUrl }, 'Redis cluster error (a duplicate)'),
@@ -216,12 +235,15 @@ export class ClusterTopology implements Topology {
     const leases: LeaseStats = { ...EMPTY_LEASE_STATS };
     for (const key of Object.keys(leases) as (keyof LeaseStats)[]) leases[key] = sum((node) => node[key]);
     const ready = all.every((node) => node.shared.state === 'ready');
+    const replicas = this.#replicaStats();
     return {
       ...leases,
-      total: sum((node) => node.total + 1) + this.#subscriberSlots,
+      // Each primary's node client and leases, each replica's node client, and the subscriber.
+      total: sum((node) => node.total + 1) + Object.keys(replicas ?? {}).length + this.#subscriberSlots,
       max: this.#settings.redisMaxConnections,
       shared: { state: ready ? 'ready' : 'reconnecting', inFlight: sum((node) => node.shared.inFlight), held: 0 },
       nodes,
+      ...(replicas ? { replicas } : {}),
     };
   }
 
@@ -276,6 +298,42 @@ export class ClusterTopology implements Topology {
     return [...this.#cluster.masters, ...this.#cluster.replicas];
   }
 
+  /** With `REDIS_READ_FROM` other than `primary`: each replica's node connection, keyed by `host:port`. */
+  #replicaStats(): TopologyStats['replicas'] {
+    if (!this.#reads.replicas) return undefined;
+    const replicas: NonNullable<TopologyStats['replicas']> = {};
+    for (const replica of this.#cluster.replicas as ClusterNode[]) {
+      const client = replica.client;
+      replicas[`${replica.host}:${replica.port}`] = {
+        state: this.#closed ? 'closed' : client?.isReady ? 'ready' : 'reconnecting',
+        inFlight: client ? pendingCount(client) : 0,
+      };
+    }
+    return replicas;
+  }
+
+  /**
+   * Where a replica-safe command on a key of `shard` goes: a ready replica, or the primary, as
+   * `REDIS_READ_FROM` says; `undefined` with `replica` when no replica of it is ready. A replica
+   * whose connection is down (killed, restarting) is passed over until it is ready again.
+   */
+  #readNode(shard: SlotShard): SlotNode | undefined {
+    const ready = shard.replicas?.filter((replica) => replica.client?.isReady) ?? [];
+    const chosen = this.#reads.choose(ready);
+    return chosen === PRIMARY ? shard.master : chosen;
+  }
+
+  #keylessTurn = 0;
+
+  /**
+   * Where a command on no key goes: a primary, in turn. node-redis would draw any node, replicas
+   * included, whatever the command (EVAL of a script that writes, with no keys, say).
+   */
+  #keylessNode(masters: readonly SlotNode[]): SlotNode {
+    this.#keylessTurn = (this.#keylessTurn + 1) % Math.max(1, masters.length);
+    return masters[this.#keylessTurn] as SlotNode;
+  }
+
   /** Per-primary figures, keyed by `host:port`. */
   #nodes(): Record<string, ClusterNodeStats> {
     const nodes: Record<string, ClusterNodeStats> = {};
@@ -318,21 +376,37 @@ export class ClusterTopology implements Topology {
    */
   #layerCommands(): void {
     const cluster = this.#cluster;
-    const readyClientFor = (key: unknown) => {
-      const client = cluster.slots[calculateSlot(key as string | Buffer)]?.master.client;
+    const reads = this.#reads.replicas;
+    const readyClientFor = (key: unknown, readonly: () => boolean) => {
+      const shard = cluster.slots[calculateSlot(key as string | Buffer)];
+      if (!shard) return undefined;
+      // With REDIS_READ_FROM=replica and no replica ready: node-redis's own route refuses it.
+      const node = reads && readonly() ? this.#readNode(shard as SlotShard) : shard.master;
+      const client = node?.client;
       return client?.isReady ? client : undefined;
     };
-    const execute: ClusterExecute = (run, parser, options, next) => {
+    const execute: ClusterExecute = (run, parser, options, route) => {
       // A blocking command on a key runs on a lease to the key's primary, as on a single server,
       // so it does not hold up that node's shared connection.
       const key = parser.firstKey;
-      const reply =
-        key !== undefined && blockingTimeoutMs(parser.redisArgs) !== undefined
-          ? this.#leaseFor(key as string | Buffer, (lease) => run(lease.client, options), {})
-          : next();
-      return reply.catch((error: unknown) => {
-        throw this.#typed(error);
-      });
+      if (key !== undefined && blockingTimeoutMs(parser.redisArgs) !== undefined) {
+        return this.#leaseFor(key as string | Buffer, (lease) => run(lease.client, options), {}).catch(
+          (error: unknown) => {
+            throw this.#typed(error);
+          },
+        );
+      }
+      return route
+        .next()
+        .catch((error: unknown) => {
+          // A read whose connection was lost (a replica killed, say) runs once more, where the
+          // choice now falls: that node's client is no longer ready, so on another.
+          if (!reads || !readAgain(this.#reads, error) || !route.readonly()) throw error;
+          return route.again();
+        })
+        .catch((error: unknown) => {
+          throw this.#typed(error);
+        });
     };
     layerClusterCommands(cluster, withinDeadline(execute), readyClientFor);
   }
@@ -377,9 +451,9 @@ export class ClusterTopology implements Topology {
 
 /** `execute` within each command's deadline (client/deadlines.ts), kept once, outside everything it does. */
 function withinDeadline(execute: ClusterExecute): ClusterExecute {
-  return (run, parser, options, next) => {
+  return (run, parser, options, route) => {
     const deadline = deadlineOf(options);
-    if (!deadline) return execute(run, parser, options, next);
-    return sendWithin(parser.redisArgs, deadline, () => execute(run, parser, options, next));
+    if (!deadline) return execute(run, parser, options, route);
+    return sendWithin(parser.redisArgs, deadline, () => execute(run, parser, options, route));
   };
 }

@@ -6,19 +6,23 @@ import { retryWithBackoff } from '../connections/backoff.js';
 import { beforeDeadline } from '../deadline.js';
 import { ConnectError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { CommandHook } from '../node-redis/node-redis.js';
 import type { CommonAppSettings, NodeAddress } from '../settings.js';
+import { SentinelReplicas } from './sentinel-replicas.js';
 import { StandaloneTopology } from './standalone.js';
 import { SentinelTarget } from './target.js';
-import type { TopologyContext } from './topology.js';
+import type { TopologyContext, TopologyStats } from './topology.js';
 
 /** What the sentinels tell the pool. */
 interface SentinelEvents {
-  /** A replica is being promoted: stop sending to the primary. */
-  onFailoverStart(): void;
+  /** A replica (at `replica`) is being promoted: stop sending to the primary. */
+  onFailoverStart(replica: NodeAddress | undefined): void;
   /** The primary is now at `address` (or still is, after a reconnect to the sentinels). */
   onSwitch(address: NodeAddress): void;
   /** A failover that had started was given up: the primary stays. */
   onFailoverAbort(): void;
+  /** With replica reads only: a replica came, went down, came back, or was converted from a primary. */
+  onReplicasChanged?(): void;
 }
 
 /**
@@ -91,7 +95,8 @@ class SentinelWatch {
         await connectWithin(client, this.#settings);
         // Subscribed first, then asked (RESP3 allows both on one connection), so no switch can
         // fall between the answer and the subscription.
-        await client.subscribe(Object.keys(this.#handlers), (message, channel) => this.#handlers[channel]?.(message));
+        const listening = this.#listening;
+        await client.subscribe(Object.keys(listening), (message, channel) => listening[channel]?.(message));
         const primary = await this.#askPrimary(client, sentinel);
         this.#client = client;
         return primary;
@@ -163,7 +168,8 @@ class SentinelWatch {
     },
     // `slave <host:port> <host> <port> @ <name> <primary host> <primary port>`
     '+failover-state-send-slaveof-noone': (message) => {
-      if (this.#about(message)) this.#events.onFailoverStart();
+      const [, , host, port] = message.split(' ');
+      if (this.#about(message)) this.#events.onFailoverStart(host && port ? { host, port: Number(port) } : undefined);
     },
     '+promoted-slave': (message) => {
       const [, , host, port] = message.split(' ');
@@ -175,6 +181,35 @@ class SentinelWatch {
     '-failover-abort-slave-timeout': (message) => this.#aborted(message),
     '-failover-abort-master-changed': (message) => this.#aborted(message),
   };
+
+  /**
+   * The events about replicas, listened to only when reads go to them (`REDIS_READ_FROM`): each
+   * `slave <host:port> <host> <port> @ <name> …` (or `master <name> …` for the primary's own
+   * `+sdown`, which `#about` passes over).
+   */
+  readonly #replicaHandlers: Record<string, (message: string) => void> = Object.fromEntries(
+    ['+slave', '+sdown', '-sdown', '+convert-to-slave', '+slave-reconf-done'].map((channel) => [
+      channel,
+      (message: string) => {
+        if (this.#about(message)) this.#events.onReplicasChanged?.();
+      },
+    ]),
+  );
+
+  /** The channels listened to, and what each does. */
+  get #listening(): Record<string, (message: string) => void> {
+    return this.#events.onReplicasChanged ? { ...this.#handlers, ...this.#replicaHandlers } : this.#handlers;
+  }
+
+  /**
+   * The replicas of the primary as the sentinel listened to describes them (`SENTINEL REPLICAS`),
+   * or a failure when none is listened to.
+   */
+  replicas(): Promise<unknown> {
+    const client = this.#client;
+    if (!client) return Promise.reject(new Error('no sentinel is listened to at the moment'));
+    return client.sendCommand(['SENTINEL', 'REPLICAS', this.#settings.redisSentinelMaster as string]);
+  }
 
   /** Whether a `slave … @ <name> …` message is about our primary. */
   #about(message: string): boolean {
@@ -212,6 +247,8 @@ export class SentinelTopology extends StandaloneTopology {
   protected override readonly addressRole = 'primary';
   readonly #watch: SentinelWatch;
   readonly #primary: SentinelTarget;
+  /** With `REDIS_READ_FROM` other than `primary`: the replicas reads go to. */
+  readonly #replicas: SentinelReplicas | undefined;
   /** Asks the sentinels again if a failover that began has not ended within `REDIS_OFFLINE_QUEUE_TIMEOUT`. */
   #failoverDeadline: NodeJS.Timeout | undefined;
 
@@ -219,25 +256,63 @@ export class SentinelTopology extends StandaloneTopology {
     const primary = new SentinelTarget();
     super(context, primary);
     this.#primary = primary;
-    this.#watch = new SentinelWatch(context.settings, context.logger, {
-      onFailoverStart: () => this.#failoverStarted(),
+    const { settings, logger, extras } = context;
+    const replicas =
+      settings.redisReadFrom === 'primary'
+        ? undefined
+        : new SentinelReplicas({
+            settings,
+            logger,
+            extras,
+            onEvent: context.report('replica'),
+            ask: () => this.#watch.replicas(),
+            primary: () => this.#primary.address(),
+            onPrimary: (args, options) => this.shared.client.sendCommand(args as string[], options as undefined),
+          });
+    this.#replicas = replicas;
+    this.#watch = new SentinelWatch(settings, logger, {
+      onFailoverStart: (replica) => this.#failoverStarted(replica),
       onSwitch: (address) => this.#failedOver(address),
       onFailoverAbort: () => this.#resumeHeld(),
+      ...(replicas ? { onReplicasChanged: () => void replicas.refresh() } : {}),
     });
+  }
+
+  /** Replica reads, when `REDIS_READ_FROM` asks for them; made before the shared connection, which asks this. */
+  protected override readHook(): CommandHook | undefined {
+    if (this.context.settings.redisReadFrom === 'primary') return undefined;
+    // Called from the base constructor, before #replicas is set: looked up at each read.
+    return (args, options) => this.#replicas?.read(args, options);
   }
 
   override async open(): Promise<void> {
     this.#primary.moveTo(await this.#watch.start());
     await super.open();
+    // Reads go to the primary until the replicas are connected; a failure to ask is logged.
+    await this.#replicas?.refresh();
+  }
+
+  override stats(): TopologyStats {
+    const stats = super.stats();
+    if (!this.#replicas) return stats;
+    const replicas = this.#replicas.stats();
+    return { ...stats, total: stats.total + Object.keys(replicas).length, replicas };
+  }
+
+  override tick(): void {
+    super.tick();
+    this.#replicas?.tick();
   }
 
   override async close(timeoutMs: number | undefined): Promise<void> {
     this.#stopWatching();
-    await super.close(timeoutMs);
+    const replicas = this.#replicas && beforeDeadline(this.#replicas.close(), timeoutMs, () => undefined);
+    await Promise.all([super.close(timeoutMs), replicas]);
   }
 
   override destroy(): void {
     this.#stopWatching();
+    this.#replicas?.destroy();
     super.destroy();
   }
 
@@ -247,8 +322,10 @@ export class SentinelTopology extends StandaloneTopology {
   }
 
   /** The sentinels are promoting a replica: hold everything until the new primary is named or the failover is given up. */
-  #failoverStarted(): void {
+  #failoverStarted(replica: NodeAddress | undefined): void {
     const { logger, settings } = this.context;
+    // The replica being promoted is about to take writes: no longer read as a replica.
+    if (replica) this.#replicas?.exclude(replica);
     logger.warn({ url: settings.redisUrl }, 'A Redis failover has begun; holding commands until it ends');
     this.shared.park();
     this.leases.hold();
@@ -282,6 +359,9 @@ export class SentinelTopology extends StandaloneTopology {
       'The sentinels name a new Redis primary; moving every connection to it',
     );
     this.#primary.moveTo(primary);
+    // The promoted replica is the primary now; the old primary may come back as a replica.
+    this.#replicas?.exclude(primary);
+    void this.#replicas?.refresh();
     this.shared.moveOn();
     this.leases.discardIdle();
     this.leases.resume();

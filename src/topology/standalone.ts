@@ -8,6 +8,7 @@ import { type LeasableConnection, openLeasable } from '../connections/leasable-c
 import type { LeaseOptions } from '../connections/lease.js';
 import { LeasePool } from '../connections/leases.js';
 import { SharedConnection } from '../connections/shared-connection.js';
+import type { CommandHook } from '../node-redis/node-redis.js';
 import type { TopologyHealth } from '../pool/readiness.js';
 import { FixedTarget, type Target } from './target.js';
 import type { Topology, TopologyContext, TopologyStats } from './topology.js';
@@ -51,10 +52,19 @@ export class StandaloneTopology implements Topology {
       cache,
       target: this.target,
       onLease: (use) => this.leases.run(use),
+      read: this.readHook(),
       onReadonly: () => this.leases.discardIdle(),
       onConnectOutcome: (error) => (error ? this.leases.connectFailed(error) : this.leases.connectSucceeded()),
       onEvent: context.report('shared'),
     });
+  }
+
+  /**
+   * Where the shared client's read-only commands may go instead (sentinel mode's replicas); none
+   * for one server. Asked once, by the constructor, so a subclass's fields are not set yet.
+   */
+  protected readHook(): CommandHook | undefined {
+    return undefined;
   }
 
   async open(): Promise<void> {

@@ -41,6 +41,19 @@ export interface TopologyStats extends LeaseStats {
    * connections are per node there). The top-level figures are their sums.
    */
   nodes?: Record<string, ClusterNodeStats>;
+  /**
+   * With `REDIS_READ_FROM` other than `primary`: the connection to each replica that serves reads
+   * (sentinel mode: the replicas the sentinels name; cluster mode: each replica's node
+   * connection), keyed by `host:port`. Each counts in `total`, not in a primary's `nodes` entry.
+   */
+  replicas?: Record<string, ReplicaStats>;
+}
+
+/** One replica's read connection, as `stats().replicas` shows it. */
+export interface ReplicaStats {
+  state: 'ready' | 'reconnecting' | 'closed';
+  /** Commands sent on it and not yet answered. */
+  inFlight: number;
 }
 
 /** What the pool lends its topology. */
