@@ -88,7 +88,9 @@ describe('a node-redis whose internals were renamed', () => {
   test('_executeCommand renamed: the fast path’s hook is not taken, so the pool does not open (blocking commands would stay on the shared connection)', () => {
     const outcome = open(install('execute-command', renamed('_executeCommand')));
     assert.equal(outcome.code, 'REDIS_POOL_NODE_REDIS_UNSUPPORTED', outcome.message);
+    // Both probes of the fast path fail: its first command, and its read hook (sentinel mode's replica reads).
     assert.deepEqual(outcome.failures, [
+      'installFastPath (its read hook), replicaSafe: a GET was not answered by the read hook',
       'installFastPath: the first typed command did not pass _self._executeCommand(command, parser, options, transform)',
     ]);
   });

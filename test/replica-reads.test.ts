@@ -317,7 +317,9 @@ describe('replica reads in cluster mode (3 primaries, 1 replica each)', () => {
     const readers = Array.from({ length: 4 }, reader);
     await until(
       () => reads >= 400,
-      () => `reads went on (${errors.length} errors: ${errors.slice(0, 3).map(String).join('; ')})`,
+      () =>
+        `reads went on (${errors.length} errors: ${errors.slice(0, 3).map(String).join('; ')}; ` +
+        `the pool: ${JSON.stringify({ shared: pool.stats().shared, replicas: pool.stats().replicas })})`,
     );
     const beforeKill = (await victim.stat('get')).calls;
     assert.ok(beforeKill > 0, 'the replica served reads before it was killed');
@@ -326,7 +328,9 @@ describe('replica reads in cluster mode (3 primaries, 1 replica each)', () => {
     await primary.reset();
     await until(
       () => reads >= killedAt + 2000,
-      () => `reads went on (${errors.length} errors: ${errors.slice(0, 3).map(String).join('; ')})`,
+      () =>
+        `reads went on (${errors.length} errors: ${errors.slice(0, 3).map(String).join('; ')}; ` +
+        `the pool: ${JSON.stringify({ shared: pool.stats().shared, replicas: pool.stats().replicas })})`,
     );
     const afterKill = (await primary.stat('get')).calls;
     let refusal: unknown;
@@ -513,7 +517,9 @@ describe('replica reads in sentinel mode (a primary, 1 replica, 3 sentinels)', (
     await Promise.all(group.servers.map((server) => look(server).reset()));
     await until(
       () => reads >= atSwitch + 400,
-      () => `reads went on (${errors.length} errors: ${errors.slice(0, 3).map(String).join('; ')})`,
+      () =>
+        `reads went on (${errors.length} errors: ${errors.slice(0, 3).map(String).join('; ')}; ` +
+        `the pool: ${JSON.stringify({ shared: pool.stats().shared, replicas: pool.stats().replicas })})`,
     );
     stop = true;
     await Promise.all(readers);
@@ -559,14 +565,18 @@ describe('replica reads in sentinel mode (a primary, 1 replica, 3 sentinels)', (
     const readers = [0, 1, 2, 3].map(reader);
     await until(
       () => reads >= 400,
-      () => `reads went on (${errors.length} errors: ${errors.slice(0, 3).map(String).join('; ')})`,
+      () =>
+        `reads went on (${errors.length} errors: ${errors.slice(0, 3).map(String).join('; ')}; ` +
+        `the pool: ${JSON.stringify({ shared: pool.stats().shared, replicas: pool.stats().replicas })})`,
     );
     await look(primary).reset();
     await victim.kill();
     const killedAt = reads;
     await until(
       () => reads >= killedAt + 2000,
-      () => `reads went on (${errors.length} errors: ${errors.slice(0, 3).map(String).join('; ')})`,
+      () =>
+        `reads went on (${errors.length} errors: ${errors.slice(0, 3).map(String).join('; ')}; ` +
+        `the pool: ${JSON.stringify({ shared: pool.stats().shared, replicas: pool.stats().replicas })})`,
     );
     let refusal: unknown;
     try {

@@ -7,6 +7,7 @@ import { createConnection } from '../client/connection.js';
 import type { ClientExtras } from '../client/extras.js';
 import type { ConnectionEventName, StringClient } from '../client/types.js';
 import { ReplyMonitor, TICKS_PER_TIMEOUT } from '../connections/reply-monitor.js';
+import { beforeDeadline } from '../deadline.js';
 import { CommandTimeoutError, ConnectionLostError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { type CommandHook, decoderTap, flushAll, pendingCount, sendOn } from '../node-redis/node-redis.js';
@@ -194,11 +195,22 @@ export class SentinelReplicas {
     });
   }
 
+  /**
+   * Stops reading from the replica at `at`: its connection answers what it has outstanding, within
+   * `REDIS_SOCKET_TIMEOUT` (no watchdog looks at it once it is out of the list), then closes;
+   * reads still outstanding then are lost, and run again on the primary.
+   */
   #close(at: string, replica: Replica): void {
     this.#replicas.delete(at);
     const { client } = replica;
-    if (client.isOpen) client.close().catch(() => client.destroy());
-    else client.destroy();
+    if (!client.isOpen) return client.destroy();
+    const url = `redis://${at}`;
+    const timeoutMs = this.#owner.settings.redisSocketTimeout * 1000;
+    beforeDeadline(client.close(), timeoutMs, () => {
+      const late = new CommandTimeoutError(url, timeoutMs, pendingCount(client));
+      flushAll(client, new ConnectionLostError(url, late));
+      client.destroy();
+    }).catch(() => client.destroy());
   }
 
   /**
