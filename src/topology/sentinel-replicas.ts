@@ -203,7 +203,10 @@ export class SentinelReplicas {
   #close(at: string, replica: Replica): void {
     this.#replicas.delete(at);
     const { client } = replica;
-    if (!client.isOpen) return client.destroy();
+    if (!client.isOpen) {
+      client.destroy();
+      return;
+    }
     const url = `redis://${at}`;
     const timeoutMs = this.#owner.settings.redisSocketTimeout * 1000;
     beforeDeadline(client.close(), timeoutMs, () => {
