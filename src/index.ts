@@ -1,3 +1,4 @@
+export type { ClientCacheStats } from './client/cache.js';
 export type { NodeAddressMap, PoolClientOptions, TlsClientOptions } from './client/extras.js';
 export type { ConnectionRole } from './client/options.js';
 export type {
@@ -59,8 +60,9 @@ export {
   type LogLevel,
   loadSettings,
   type NodeAddress,
+  type ReadFrom,
   SETTINGS_DEFAULTS,
   type SettingSource,
   type SettingsInput,
 } from './settings.js';
-export type { ClusterNodeStats } from './topology/topology.js';
+export type { ClusterNodeStats, ReplicaStats } from './topology/topology.js';

@@ -32,7 +32,7 @@ import {
 } from './settings/sources.js';
 import { unknownOptions, unknownVariables } from './settings/suggestions.js';
 
-export type { LogLevel, NodeAddress } from './settings/parsers.js';
+export type { LogLevel, NodeAddress, ReadFrom } from './settings/parsers.js';
 export { SETTINGS_DEFAULTS, type SettingsInput } from './settings/schema.js';
 
 /** Where `loadSettings` reads from, and where its warnings go. */
