@@ -93,6 +93,48 @@ async function until(done: () => boolean, what: () => string, ms = 30_000): Prom
   }
 }
 
+/**
+ * Four readers looping GETs through `client`, reader `n` of `keyAt(n)`, `keyAt(n + 4)` …, until
+ * `stop()`: completed reads counted, failures and wrong values kept. `more(count)` waits for
+ * `count` more reads, and fails, saying what was seen and the pool's state, after 30 s.
+ */
+function startReaders(
+  client: { get(key: string): Promise<string | null> },
+  keyAt: (i: number) => string,
+  pool: RedisPool<true>,
+) {
+  const seen = { reads: 0, errors: [] as unknown[], wrong: [] as string[] };
+  let stopped = false;
+  const loops = [0, 1, 2, 3].map(async (offset) => {
+    for (let i = offset; !stopped; i += 4) {
+      const key = keyAt(i);
+      try {
+        const value = await client.get(key);
+        seen.reads++;
+        if (value !== `value of ${key}`) seen.wrong.push(`${key}: ${value}`);
+      } catch (error) {
+        seen.errors.push(error);
+      }
+    }
+  });
+  return {
+    seen,
+    more(count: number): Promise<void> {
+      const from = seen.reads;
+      return until(
+        () => seen.reads >= from + count,
+        () =>
+          `reads went on (${seen.errors.length} errors: ${seen.errors.slice(0, 3).map(String).join('; ')}; ` +
+          `the pool: ${JSON.stringify({ shared: pool.stats().shared, replicas: pool.stats().replicas })})`,
+      );
+    },
+    async stop(): Promise<void> {
+      stopped = true;
+      await Promise.all(loops);
+    },
+  };
+}
+
 const share = (part: number, whole: number) => (whole === 0 ? 0 : part / whole);
 const percent = (ratio: number) => `${(ratio * 100).toFixed(1)} %`;
 
@@ -299,39 +341,13 @@ describe('replica reads in cluster mode (3 primaries, 1 replica each)', () => {
     const primary = primaries.find((server) => server.port === masterPort) as Observed;
     const key = keys.find((candidate) => client.getSlotMaster(calculateSlot(candidate)).port === masterPort) as string;
     await resetAll();
-    let stop = false;
-    let reads = 0;
-    const errors: unknown[] = [];
-    const wrong: string[] = [];
-    const reader = async () => {
-      while (!stop) {
-        try {
-          const value = await client.get(key);
-          reads++;
-          if (value !== `value of ${key}`) wrong.push(String(value));
-        } catch (error) {
-          errors.push(error);
-        }
-      }
-    };
-    const readers = Array.from({ length: 4 }, reader);
-    await until(
-      () => reads >= 400,
-      () =>
-        `reads went on (${errors.length} errors: ${errors.slice(0, 3).map(String).join('; ')}; ` +
-        `the pool: ${JSON.stringify({ shared: pool.stats().shared, replicas: pool.stats().replicas })})`,
-    );
+    const readers = startReaders(client, () => key, pool);
+    await readers.more(400);
     const beforeKill = (await victim.stat('get')).calls;
     assert.ok(beforeKill > 0, 'the replica served reads before it was killed');
     await victim.server.kill();
-    const killedAt = reads;
     await primary.reset();
-    await until(
-      () => reads >= killedAt + 2000,
-      () =>
-        `reads went on (${errors.length} errors: ${errors.slice(0, 3).map(String).join('; ')}; ` +
-        `the pool: ${JSON.stringify({ shared: pool.stats().shared, replicas: pool.stats().replicas })})`,
-    );
+    await readers.more(2000);
     const afterKill = (await primary.stat('get')).calls;
     let refusal: unknown;
     try {
@@ -339,13 +355,12 @@ describe('replica reads in cluster mode (3 primaries, 1 replica each)', () => {
     } catch (error) {
       refusal = error;
     }
-    stop = true;
-    await Promise.all(readers);
+    await readers.stop();
     console.log(
-      `replica ${victim.port} killed under 4 readers: ${reads} reads, ${errors.length} errors; ${afterKill} reads on its primary after`,
+      `replica ${victim.port} killed under 4 readers: ${readers.seen.reads} reads, ${readers.seen.errors.length} errors; ${afterKill} reads on its primary after`,
     );
-    assert.deepEqual(errors, []);
-    assert.deepEqual(wrong, []);
+    assert.deepEqual(readers.seen.errors, []);
+    assert.deepEqual(readers.seen.wrong, []);
     assert.ok(afterKill >= 2000, `reads went on on the primary (${afterKill})`);
     assert.ok(refusal instanceof RedisUnavailableError, `replica mode refuses: ${String(refusal)}`);
     assert.equal(refusal.code, 'REDIS_POOL_UNAVAILABLE');
@@ -493,43 +508,20 @@ describe('replica reads in sentinel mode (a primary, 1 replica, 3 sentinels)', (
       pool,
       before.replicas.map((replica) => replica.port),
     );
-    let stop = false;
-    let reads = 0;
-    const errors: unknown[] = [];
-    const wrong: string[] = [];
-    const reader = async (offset: number) => {
-      for (let i = offset; !stop; i += 4) {
-        const key = keys[i % keys.length] as string;
-        try {
-          const value = await client.get(key);
-          reads++;
-          if (value !== `value of ${key}`) wrong.push(`${key}: ${value}`);
-        } catch (error) {
-          errors.push(error);
-        }
-      }
-    };
-    const readers = [0, 1, 2, 3].map(reader);
+    const readers = startReaders(client, (i) => keys[i % keys.length] as string, pool);
     const { from, to } = await group.failover();
     // The old primary becomes the replica, once it has synced with the new one.
     await readingFrom(pool, [from.port]);
-    const atSwitch = reads;
     await Promise.all(group.servers.map((server) => look(server).reset()));
-    await until(
-      () => reads >= atSwitch + 400,
-      () =>
-        `reads went on (${errors.length} errors: ${errors.slice(0, 3).map(String).join('; ')}; ` +
-        `the pool: ${JSON.stringify({ shared: pool.stats().shared, replicas: pool.stats().replicas })})`,
-    );
-    stop = true;
-    await Promise.all(readers);
+    await readers.more(400);
+    await readers.stop();
     const onOld = (await look(from).stat('get')).calls;
     const onNew = (await look(to).stat('get')).calls;
     console.log(
-      `failover ${from.port} → ${to.port} under 4 readers: ${reads} reads, ${errors.length} errors; after it, ${onOld} of ${onOld + onNew} GETs on the new replica (${percent(share(onOld, onOld + onNew))})`,
+      `failover ${from.port} → ${to.port} under 4 readers: ${readers.seen.reads} reads, ${readers.seen.errors.length} errors; after it, ${onOld} of ${onOld + onNew} GETs on the new replica (${percent(share(onOld, onOld + onNew))})`,
     );
-    assert.deepEqual(errors, []);
-    assert.deepEqual(wrong, []);
+    assert.deepEqual(readers.seen.errors, []);
+    assert.deepEqual(readers.seen.wrong, []);
     assert.ok(share(onOld, onOld + onNew) >= 0.9, 'reads moved to the new replica');
     assert.ok(
       !Object.keys(pool.stats().replicas ?? {}).includes(`127.0.0.1:${to.port}`),
@@ -546,52 +538,24 @@ describe('replica reads in sentinel mode (a primary, 1 replica, 3 sentinels)', (
     const { primary, replicas } = await roles();
     const victim = replicas[0] as RedisServer;
     await Promise.all([readingFrom(pool, [victim.port]), readingFrom(strict.pool, [victim.port])]);
-    let stop = false;
-    let reads = 0;
-    const errors: unknown[] = [];
-    const wrong: string[] = [];
-    const reader = async (offset: number) => {
-      for (let i = offset; !stop; i += 4) {
-        const key = keys[i % keys.length] as string;
-        try {
-          const value = await client.get(key);
-          reads++;
-          if (value !== `value of ${key}`) wrong.push(`${key}: ${value}`);
-        } catch (error) {
-          errors.push(error);
-        }
-      }
-    };
-    const readers = [0, 1, 2, 3].map(reader);
-    await until(
-      () => reads >= 400,
-      () =>
-        `reads went on (${errors.length} errors: ${errors.slice(0, 3).map(String).join('; ')}; ` +
-        `the pool: ${JSON.stringify({ shared: pool.stats().shared, replicas: pool.stats().replicas })})`,
-    );
+    const readers = startReaders(client, (i) => keys[i % keys.length] as string, pool);
+    await readers.more(400);
     await look(primary).reset();
     await victim.kill();
-    const killedAt = reads;
-    await until(
-      () => reads >= killedAt + 2000,
-      () =>
-        `reads went on (${errors.length} errors: ${errors.slice(0, 3).map(String).join('; ')}; ` +
-        `the pool: ${JSON.stringify({ shared: pool.stats().shared, replicas: pool.stats().replicas })})`,
-    );
+    await readers.more(2000);
     let refusal: unknown;
     try {
       await strict.client.get(keys[0] as string);
     } catch (error) {
       refusal = error;
     }
-    stop = true;
-    await Promise.all(readers);
+    await readers.stop();
     const onPrimary = (await look(primary).stat('get')).calls;
     console.log(
-      `replica ${victim.port} killed under 4 readers: ${reads} reads, ${errors.length} errors; ${onPrimary} on the primary after`,
+      `replica ${victim.port} killed under 4 readers: ${readers.seen.reads} reads, ${readers.seen.errors.length} errors; ${onPrimary} on the primary after`,
     );
-    assert.deepEqual(errors, []);
-    assert.deepEqual(wrong, []);
+    assert.deepEqual(readers.seen.errors, []);
+    assert.deepEqual(readers.seen.wrong, []);
     assert.ok(onPrimary >= 2000, `reads went on on the primary (${onPrimary})`);
     assert.ok(refusal instanceof RedisUnavailableError, `replica mode refuses: ${String(refusal)}`);
     assert.equal(refusal.code, 'REDIS_POOL_UNAVAILABLE');

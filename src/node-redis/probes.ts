@@ -412,6 +412,19 @@ export const CLIENT_PROBES: Probe[] = [
   },
 ];
 
+/** A cluster client of the peer (which says it holds every slot), not yet connected. */
+function peerCluster(peer: Peer) {
+  const cluster = peer.adopt(
+    createCluster({
+      rootNodes: [{ url: peer.url }],
+      RESP: 3,
+      defaults: { socket: { reconnectStrategy: false }, maintNotifications: 'disabled' },
+    } as Parameters<typeof createCluster>[0]),
+  );
+  cluster.on('error', () => undefined);
+  return cluster;
+}
+
 export const CLUSTER_PROBES: Probe[] = [
   {
     of: 'chooseClusterNodes, layerClusterCommands (a transaction)',
@@ -420,14 +433,7 @@ export const CLUSTER_PROBES: Probe[] = [
         name === 'CLUSTER' && arg === 'SLOTS'
           ? `*1\r\n*3\r\n:0\r\n:16383\r\n*3\r\n$9\r\n127.0.0.1\r\n:${peer.port}\r\n$4\r\nnode\r\n`
           : undefined;
-      const cluster = peer.adopt(
-        createCluster({
-          rootNodes: [{ url: peer.url }],
-          RESP: 3,
-          defaults: { socket: { reconnectStrategy: false }, maintNotifications: 'disabled' },
-        } as Parameters<typeof createCluster>[0]),
-      );
-      cluster.on('error', () => undefined);
+      const cluster = peerCluster(peer);
       const chosen: string[] = [];
       chooseClusterNodes(cluster, {
         read: (shard) => {
@@ -489,14 +495,7 @@ export const CLUSTER_PROBES: Probe[] = [
         }
         return undefined;
       };
-      const cluster = peer.adopt(
-        createCluster({
-          rootNodes: [{ url: peer.url }],
-          RESP: 3,
-          defaults: { socket: { reconnectStrategy: false }, maintNotifications: 'disabled' },
-        } as Parameters<typeof createCluster>[0]),
-      );
-      cluster.on('error', () => undefined);
+      const cluster = peerCluster(peer);
       const executed: unknown[] = [];
       const offered: unknown[] = [];
       layerClusterCommands(
