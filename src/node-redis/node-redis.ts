@@ -311,37 +311,35 @@ export function isReplicaSafe(parser: Identified, readonly: boolean | undefined)
   );
 }
 
-/** Each command definition's answer, as node-redis's sentinel client keeps it: per command, once. */
-const replicaSafety = new WeakMap<object, boolean>();
+/**
+ * One of node-redis's metadata rules (`isReplicaSafe`, `isCacheable`), asked of a typed command
+ * once per command definition, as node-redis's sentinel client keeps its answers: the definition's
+ * own flag (`override`) first, else the metadata table; `false` without the table.
+ */
+function perDefinition(rule: 'isReplicaSafe' | 'isCacheable', override: 'IS_READ_ONLY' | 'CACHEABLE') {
+  const answers = new WeakMap<object, boolean>();
+  return (command: unknown, parser: unknown): boolean => {
+    const definition = command as Partial<Record<typeof override, boolean>>;
+    let answer = answers.get(definition);
+    if (answer === undefined) {
+      answer =
+        definition[override] ??
+        COMMAND_METADATA?.[rule](
+          COMMAND_METADATA.defaultCommandMetadata.lookup((parser as Identified).commandIdentifier),
+          undefined,
+        ) ??
+        false;
+      answers.set(definition, answer);
+    }
+    return answer;
+  };
+}
 
 /** `isReplicaSafe()` of a typed command (node-redis's command definition, and the parser it filled). */
-export function replicaSafe(command: unknown, parser: unknown): boolean {
-  const definition = command as { IS_READ_ONLY?: boolean };
-  let safe = replicaSafety.get(definition);
-  if (safe === undefined) {
-    safe = isReplicaSafe(parser as Identified, definition.IS_READ_ONLY);
-    replicaSafety.set(definition, safe);
-  }
-  return safe;
-}
-
-/** Each command definition's `isCacheable()`, once. */
-const cacheability = new WeakMap<object, boolean>();
+export const replicaSafe = perDefinition('isReplicaSafe', 'IS_READ_ONLY');
 
 /** Whether node-redis's client-side cache takes a typed command (`isCacheable()`, as its `_executeCommand` asks). */
-export function cacheable(command: unknown, parser: unknown): boolean {
-  const definition = command as { CACHEABLE?: boolean };
-  let answer = cacheability.get(definition);
-  if (answer === undefined) {
-    answer =
-      COMMAND_METADATA?.isCacheable(
-        COMMAND_METADATA.defaultCommandMetadata.lookup((parser as Identified).commandIdentifier),
-        definition.CACHEABLE,
-      ) ?? false;
-    cacheability.set(definition, answer);
-  }
-  return answer;
-}
+export const cacheable = perDefinition('isCacheable', 'CACHEABLE');
 
 /**
  * What the pool adds to a connection's writes (the reply fences of reply-fences.ts), set by

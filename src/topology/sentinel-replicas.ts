@@ -48,6 +48,18 @@ export function readableReplicas(
   return { readable, syncing };
 }
 
+/**
+ * Ends the connection to the replica at `at`, whose reads outstanding have waited `timeoutMs`: they
+ * reject as lost (so they run again on the primary) with the `CommandTimeoutError` returned as cause.
+ */
+function abandon(at: string, client: StringClient, timeoutMs: number): CommandTimeoutError {
+  const url = `redis://${at}`;
+  const late = new CommandTimeoutError(url, timeoutMs, pendingCount(client));
+  flushAll(client, new ConnectionLostError(url, late));
+  client.destroy();
+  return late;
+}
+
 /** How often the replicas are asked for again while one is syncing (an old primary after a failover, say). */
 const SYNCING_REFRESH_MS = 1000;
 
@@ -207,13 +219,8 @@ export class SentinelReplicas {
       client.destroy();
       return;
     }
-    const url = `redis://${at}`;
     const timeoutMs = this.#owner.settings.redisSocketTimeout * 1000;
-    beforeDeadline(client.close(), timeoutMs, () => {
-      const late = new CommandTimeoutError(url, timeoutMs, pendingCount(client));
-      flushAll(client, new ConnectionLostError(url, late));
-      client.destroy();
-    }).catch(() => client.destroy());
+    beforeDeadline(client.close(), timeoutMs, () => abandon(at, client, timeoutMs)).catch(() => client.destroy());
   }
 
   /**
@@ -232,12 +239,9 @@ export class SentinelReplicas {
           .catch((error: unknown) => this.#owner.logger.debug({ err: error }, 'Replica PING failed'));
       }
       if (verdict !== 'hung') continue;
-      const url = `redis://${at}`;
-      const hung = new CommandTimeoutError(url, this.#owner.settings.redisSocketTimeout * 1000, pending);
-      this.#owner.logger.warn({ err: hung, replica: at }, 'A replica stopped answering; reading elsewhere');
-      flushAll(replica.client, new ConnectionLostError(url, hung));
       this.#replicas.delete(at);
-      replica.client.destroy();
+      const hung = abandon(at, replica.client, this.#owner.settings.redisSocketTimeout * 1000);
+      this.#owner.logger.warn({ err: hung, replica: at }, 'A replica stopped answering; reading elsewhere');
     }
     const { redisHealthCheckInterval, redisSocketTimeout } = this.#owner.settings;
     const intervalMs =
